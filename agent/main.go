@@ -1,8 +1,11 @@
 package agent
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"os"
 )
 
 // Version is the release version; set at build time with -ldflags "-X ...agent.Version=v1.2.3".
@@ -11,6 +14,10 @@ var Version = "dev"
 // Main runs the command named by args[0] and returns the process exit code: 0 on success, 1 when
 // the command failed, 2 for a usage error.
 func Main(args []string, stdout, stderr io.Writer) int {
+	return run(args, os.LookupEnv, stdout, stderr)
+}
+
+func run(args []string, env func(string) (string, bool), stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
 		return 2
@@ -22,6 +29,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0
+	case "install":
+		return runInstall(args[1:], env, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "replset-agent: unknown command %q\n\n", args[0])
 		usage(stderr)
@@ -29,10 +38,30 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
+// handleParseError turns a parse result into an exit: help → 0 on stdout, usage error → 2.
+func handleParseError(s *optionSet, synopsis string, err error, stdout, stderr io.Writer) (code int, done bool) {
+	if err == nil {
+		return 0, false
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		s.help(stdout, synopsis)
+		return 0, true
+	}
+	fmt.Fprintf(stderr, "replset-agent %v\nRun 'replset-agent %s --help' for the flags.\n", err, s.cmd)
+	return 2, true
+}
+
 func usage(w io.Writer) {
 	fmt.Fprint(w, `Usage: replset-agent <command> [flags]
 
 Commands:
-  version   print the version
+  mongo      reconcile the replica set beside a mongod (optionally: mongo -- mongod ...)
+  letschat   supervise Let's Chat and keep its database URI current: letschat -- npm start
+  install    copy this binary into a shared volume: install DIR
+  status     print the topology, the set's state and the planner's next action
+  demo       run the whole system in one process on simulated hosts
+  version    print the version
+
+Run 'replset-agent <command> --help' for a command's flags.
 `)
 }

@@ -1,0 +1,133 @@
+package agent
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// commonConfig is what every long-running role and `status` need: where metadata is, which service
+// holds the replica set, and how to talk to mongod.
+type commonConfig struct {
+	MetadataURL      string
+	MetadataMode     string
+	MetadataMaxWait  time.Duration
+	MetadataInterval time.Duration
+	MetadataBackoff  time.Duration
+
+	Stack         string
+	MongoService  string
+	AddressSource string
+	Port          int
+
+	ReplSet      string
+	MinMembers   int
+	RemovalGrace time.Duration
+
+	Username     string
+	Password     string
+	PasswordFile string
+	AuthSource   string
+	TLSCAFile    string
+	TLSCertFile  string
+	TLSKeyFile   string
+	TLSInsecure  bool
+
+	LogLevel  string
+	LogFormat string
+}
+
+func (c *commonConfig) register(s *optionSet) {
+	s.String(&c.MetadataURL, "metadata-url", "METADATA_URL", "http://rancher-metadata/2016-07-29", "Rancher metadata base URL, ending in an API version")
+	s.Enum(&c.MetadataMode, "metadata-mode", "METADATA_MODE", "long-poll", []string{"long-poll", "poll"}, "how changes are noticed")
+	s.Duration(&c.MetadataMaxWait, "metadata-max-wait", "METADATA_MAX_WAIT", 30*time.Second, "long-poll maxWait (the server may answer up to 5s later)")
+	s.Duration(&c.MetadataInterval, "metadata-poll-interval", "METADATA_POLL_INTERVAL", 5*time.Second, "interval in poll mode")
+	s.Duration(&c.MetadataBackoff, "metadata-backoff-cap", "METADATA_BACKOFF_CAP", 30*time.Second, "longest wait between retries after metadata errors")
+	s.String(&c.Stack, "stack", "STACK_NAME", "", "stack of the mongo service; empty means this container's own stack")
+	s.String(&c.MongoService, "service", "MONGO_SERVICE_NAME", "mongo", "name of the mongo service in the stack")
+	s.Enum(&c.AddressSource, "address-source", "ADDRESS_SOURCE", "host", []string{"host", "container"}, "member address: the host's agent_ip, or the container's primary_ip")
+	s.Int(&c.Port, "port", "MONGO_PORT", 27017, "mongod port on every member")
+	s.String(&c.ReplSet, "replset", "REPLSET_NAME", "letschat", "replica set name (mongod --replSet)")
+	s.Int(&c.MinMembers, "min-members", "MIN_MEMBERS", 3, "members needed before the set is initiated")
+	s.Duration(&c.RemovalGrace, "removal-grace", "REMOVAL_GRACE", 60*time.Second, "how long a member must be gone from metadata and unreachable before it is removed")
+	s.String(&c.Username, "username", "MONGO_USERNAME", "", "MongoDB user (empty: no authentication)")
+	s.Secret(&c.Password, "password", "MONGO_PASSWORD", "MongoDB password")
+	s.String(&c.PasswordFile, "password-file", "MONGO_PASSWORD_FILE", "", "file holding the MongoDB password (a Rancher secret)")
+	s.String(&c.AuthSource, "auth-source", "MONGO_AUTH_SOURCE", "admin", "authentication database")
+	s.String(&c.TLSCAFile, "tls-ca-file", "MONGO_TLS_CA_FILE", "", "CA bundle for TLS to mongod (enables TLS)")
+	s.String(&c.TLSCertFile, "tls-cert-file", "MONGO_TLS_CERT_FILE", "", "client certificate for TLS")
+	s.String(&c.TLSKeyFile, "tls-key-file", "MONGO_TLS_KEY_FILE", "", "client key for TLS")
+	s.Bool(&c.TLSInsecure, "tls-insecure", "MONGO_TLS_INSECURE", false, "skip TLS certificate verification (explicit opt-in, for testing only)")
+	s.Enum(&c.LogLevel, "log-level", "LOG_LEVEL", "info", []string{"debug", "info", "warn", "error"}, "log level")
+	s.Enum(&c.LogFormat, "log-format", "LOG_FORMAT", "text", []string{"text", "json"}, "log format")
+}
+
+// validate checks values that a flag type alone cannot, and resolves the password file.
+func (c *commonConfig) validate() error {
+	u, err := url.Parse(c.MetadataURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usagef("--metadata-url (env METADATA_URL): %q is not an http(s) URL", c.MetadataURL)
+	}
+	if strings.Trim(u.Path, "/") == "" {
+		return usagef("--metadata-url (env METADATA_URL): %q has no API version; use e.g. http://rancher-metadata/2016-07-29", c.MetadataURL)
+	}
+	if c.MongoService == "" {
+		return usagef("--service (env MONGO_SERVICE_NAME) must not be empty")
+	}
+	if c.Port < 1 || c.Port > 65535 {
+		return usagef("--port (env MONGO_PORT): %d is not a TCP port", c.Port)
+	}
+	if c.ReplSet == "" || strings.ContainsAny(c.ReplSet, "/ ,") {
+		return usagef("--replset (env REPLSET_NAME): %q is not a usable replica set name", c.ReplSet)
+	}
+	if c.MinMembers < 1 || c.MinMembers > 7 {
+		return usagef("--min-members (env MIN_MEMBERS): %d is outside 1..7", c.MinMembers)
+	}
+	if c.MetadataMaxWait < time.Second || c.MetadataMaxWait > 120*time.Second {
+		return usagef("--metadata-max-wait (env METADATA_MAX_WAIT): %s is outside 1s..2m", c.MetadataMaxWait)
+	}
+	if c.MetadataInterval <= 0 {
+		return usagef("--metadata-poll-interval (env METADATA_POLL_INTERVAL) must be positive")
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return usagef("--tls-cert-file and --tls-key-file go together")
+	}
+	pw, err := readSecret(c.Password, c.PasswordFile, "password", "password-file")
+	if err != nil {
+		return err
+	}
+	c.Password = pw
+	if c.Password != "" && c.Username == "" {
+		return usagef("--password is set without --username (env MONGO_USERNAME)")
+	}
+	return nil
+}
+
+// checkHostPort validates a "host:port" flag value.
+func checkHostPort(flagName, env, v string) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil || host == "" || port == "" {
+		return usagef("--%s (env %s): %q is not host:port", flagName, env, v)
+	}
+	return nil
+}
+
+// listenFlag is the optional HTTP endpoint of a long-running role.
+type listenFlag struct{ Addr string }
+
+func (l *listenFlag) register(s *optionSet) {
+	s.String(&l.Addr, "listen", "LISTEN_ADDRESS", "", "HTTP address for /healthz, /readyz, /metrics, /status (empty: off)")
+}
+
+func (l *listenFlag) validate() error {
+	if l.Addr == "" {
+		return nil
+	}
+	return checkHostPort("listen", "LISTEN_ADDRESS", l.Addr)
+}
+
+func (c *commonConfig) String() string {
+	return fmt.Sprintf("replset=%s service=%s/%s port=%d", c.ReplSet, c.Stack, c.MongoService, c.Port)
+}
