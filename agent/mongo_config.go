@@ -1,0 +1,55 @@
+package agent
+
+import (
+	"fmt"
+	"time"
+)
+
+// mongoConfig is the mongo role's configuration.
+type mongoConfig struct {
+	commonConfig
+	listenFlag
+
+	MongodAddress  string
+	Recheck        time.Duration
+	NoPrimaryAlarm time.Duration
+	ActionTimeout  time.Duration
+	SourceIP       string
+
+	Command []string // optional mongod command line after "--"
+}
+
+func (c *mongoConfig) options() *optionSet {
+	s := newOptionSet("mongo", "Keeps the replica set's membership in step with the mongo service's containers in Rancher\nmetadata: initiates once, adds, promotes and removes members one safe step at a time, and only\nfrom the primary. With '-- mongod ...' it also runs mongod as its child.")
+	c.commonConfig.register(s)
+	c.listenFlag.register(s)
+	s.String(&c.SourceIP, "metadata-source-ip", "METADATA_SOURCE_IP", "", "local address metadata requests come from (selects this container's self entry on hosts with several addresses)")
+	s.String(&c.MongodAddress, "mongod-address", "MONGOD_ADDRESS", "127.0.0.1:27017", "the local mongod, reached by direct connection")
+	s.Duration(&c.Recheck, "recheck-interval", "RECHECK_INTERVAL", 5*time.Second, "how often the set is re-read without a metadata change")
+	s.Duration(&c.NoPrimaryAlarm, "no-primary-alarm", "NO_PRIMARY_ALARM", 30*time.Second, "how long without a primary before the agent raises the alarm")
+	s.Duration(&c.ActionTimeout, "action-timeout", "ACTION_TIMEOUT", 30*time.Second, "maxTimeMS for each command that changes the set")
+	return s
+}
+
+func (c *mongoConfig) validate() error {
+	if err := c.commonConfig.validate(); err != nil {
+		return err
+	}
+	if err := c.listenFlag.validate(); err != nil {
+		return err
+	}
+	if err := checkHostPort("mongod-address", "MONGOD_ADDRESS", c.MongodAddress); err != nil {
+		return err
+	}
+	if c.Recheck <= 0 {
+		return usagef("--recheck-interval (env RECHECK_INTERVAL) must be positive")
+	}
+	if c.ActionTimeout < time.Second {
+		return usagef("--action-timeout (env ACTION_TIMEOUT): %s is below 1s", c.ActionTimeout)
+	}
+	return nil
+}
+
+func (c *mongoConfig) String() string {
+	return fmt.Sprintf("%s mongod=%s", c.commonConfig.String(), c.MongodAddress)
+}
