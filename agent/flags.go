@@ -226,3 +226,6 @@ func readSecret(value, file, flagName, fileFlag string) (string, error) {
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
 }
+
+// noEnv is an empty environment, for configurations built in code (the demo, tests).
+func noEnv(string) (string, bool) { return "", false }

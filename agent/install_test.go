@@ -116,8 +116,6 @@ func assertFile(t *testing.T, path, content string, mode os.FileMode) {
 	}
 }
 
-func noEnv(string) (string, bool) { return "", false }
-
 func envMap(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }

@@ -31,6 +31,16 @@ func run(args []string, env func(string) (string, bool), stdout, stderr io.Write
 		return 0
 	case "install":
 		return runInstall(args[1:], env, stdout, stderr)
+	case "mongo":
+		return runMongoCmd(args[1:], env, stdout, stderr)
+	case "status":
+		return runStatusCmd(args[1:], env, stdout, stderr)
+	case "demo":
+		return runDemoCmd(args[1:], env, stdout, stderr)
+	case demoChildCommand:
+		return runDemoChild()
+	case "letschat":
+		return runLetschatCmd(args[1:], env, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "replset-agent: unknown command %q\n\n", args[0])
 		usage(stderr)

@@ -1,0 +1,64 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// runChild runs argv (mongod, in images where the agent is the entrypoint) until it exits or ctx
+// ends, forwarding signals from sigs. On ctx's end the child gets SIGTERM and killTimeout to stop.
+// It returns the child's exit status (128+signal when killed by one).
+func runChild(ctx context.Context, argv []string, sigs <-chan os.Signal, killTimeout time.Duration, log logrus.FieldLogger) (int, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return 1, fmt.Errorf("start %s: %w", argv[0], err)
+	}
+	log.WithFields(logrus.Fields{"pid": cmd.Process.Pid, "command": argv[0]}).Info("started child")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	stopping := false
+	var kill <-chan time.Time
+	for {
+		select {
+		case err := <-done:
+			code := exitStatus(cmd.ProcessState, err)
+			log.WithFields(logrus.Fields{"pid": cmd.Process.Pid, "exit_code": code}).Info("child exited")
+			return code, nil
+		case sig := <-sigs:
+			log.WithField("signal", sig.String()).Info("forwarding signal to child")
+			_ = syscall.Kill(-cmd.Process.Pid, sig.(syscall.Signal))
+		case <-ctx.Done():
+			if !stopping {
+				stopping = true
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+				kill = time.After(killTimeout)
+			}
+		case <-kill:
+			log.WithField("pid", cmd.Process.Pid).Warn("child did not stop in time; killing it")
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
+	}
+}
+
+func exitStatus(ps *os.ProcessState, err error) int {
+	if ps == nil {
+		return 1
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) || err == nil {
+		return ps.ExitCode()
+	}
+	return 1
+}

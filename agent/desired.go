@@ -1,0 +1,102 @@
+package agent
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/replset-agent/replset-agent/metadata"
+	"github.com/replset-agent/replset-agent/mongors"
+)
+
+// Labels that set a member's role, on the mongo container or on its host (the container wins).
+const (
+	LabelPriority = "replset-agent.priority"   // election priority, 0–1000 (default 1)
+	LabelVotes    = "replset-agent.votes"      // "0" keeps the member non-voting for good
+	LabelHidden   = "replset-agent.hidden"     // "true": hidden from clients, priority 0
+	labelPrefix   = "replset-agent."           // every label above starts with it
+	labelUnknown  = "unknown role label"       // reason word in warnings
+	labelBad      = "role label has bad value" // reason word in warnings
+)
+
+// roleFromLabels reads a member's role. A label it cannot read is reported and ignored, so a typo
+// never turns into a vote change.
+func roleFromLabels(host, container map[string]string) (mongors.Role, []string) {
+	var r mongors.Role
+	var problems []string
+	get := func(k string) (string, bool) {
+		if v, ok := container[k]; ok {
+			return v, true
+		}
+		v, ok := host[k]
+		return v, ok
+	}
+	if v, ok := get(LabelPriority); ok {
+		p, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || p < 0 || p > 1000 {
+			problems = append(problems, fmt.Sprintf("%s: %s=%q (want 0–1000)", labelBad, LabelPriority, v))
+		} else {
+			r.Priority = p
+		}
+	}
+	if v, ok := get(LabelVotes); ok {
+		switch strings.TrimSpace(v) {
+		case "0":
+			r.NonVoting = true
+		case "1":
+		default:
+			problems = append(problems, fmt.Sprintf("%s: %s=%q (want 0 or 1)", labelBad, LabelVotes, v))
+		}
+	}
+	if v, ok := get(LabelHidden); ok {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %s=%q (want true or false)", labelBad, LabelHidden, v))
+		} else {
+			r.Hidden = b
+		}
+	}
+	for _, labels := range []map[string]string{container, host} {
+		for k := range labels {
+			if strings.HasPrefix(k, labelPrefix) && k != LabelPriority && k != LabelVotes && k != LabelHidden {
+				problems = append(problems, fmt.Sprintf("%s %q", labelUnknown, k))
+			}
+		}
+	}
+	return r, problems
+}
+
+// desiredFromTopology turns the metadata topology into the member list mongors wants. Foreign
+// addresses are the members of same-named services in other stacks: finding one of them in our
+// set's config means two stacks' sets got mixed, and the planner stops.
+func desiredFromTopology(s metadata.Snapshot, c *commonConfig, stack, self string) (mongors.Desired, []string, error) {
+	topo, err := s.Topology(topologyOptions(c, stack))
+	if err != nil {
+		return mongors.Desired{}, nil, err
+	}
+	d := mongors.Desired{SetName: c.ReplSet, Self: self}
+	var warnings []string
+	for _, m := range topo.Members {
+		role, problems := roleFromLabels(m.HostLabels, m.Labels)
+		for _, p := range problems {
+			warnings = append(warnings, fmt.Sprintf("%s: %s", m.ContainerName, p))
+		}
+		d.Members = append(d.Members, mongors.Member{Host: m.Address, Order: m.CreateIndex, HostID: m.HostUUID, Role: role})
+	}
+	for _, sk := range topo.Skipped {
+		warnings = append(warnings, fmt.Sprintf("%s not a member: %s", sk.Name, sk.Reason))
+	}
+	for _, svc := range s.Services {
+		if !strings.EqualFold(svc.Name, c.MongoService) || strings.EqualFold(svc.StackName, stack) {
+			continue
+		}
+		other, err := s.Topology(topologyOptions(c, svc.StackName))
+		if err != nil {
+			continue
+		}
+		for _, m := range other.Members {
+			d.Foreign = append(d.Foreign, m.Address)
+		}
+	}
+	return d, warnings, nil
+}

@@ -1,0 +1,234 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/replset-agent/replset-agent/metadata"
+	"github.com/replset-agent/replset-agent/mongors"
+)
+
+// mongoRole drives the replica set from metadata: every snapshot becomes a desired member list for
+// the reconciler, which re-checks the set on its own between snapshots.
+type mongoRole struct {
+	cfg     mongoConfig
+	log     logrus.FieldLogger
+	m       *metrics
+	watcher *metadata.Watcher
+	client  *mongors.DriverClient
+	rec     *mongors.Reconciler
+
+	mu       sync.Mutex
+	lastErr  string
+	warnings []string
+	started  time.Time
+	lastSnap time.Time
+}
+
+// mongoOptions are what an in-process caller (the demo, tests) injects.
+type mongoOptions struct {
+	Logger            *logrus.Logger
+	MinInterval       time.Duration // metadata request spacing; zero: the watcher's default
+	HeartbeatInterval time.Duration // driver monitoring; zero: the driver's default
+	RetryMin          time.Duration
+	StepDownPeriod    time.Duration
+}
+
+func connConfig(c *commonConfig, address string, timeout, heartbeat time.Duration) mongors.ConnConfig {
+	return mongors.ConnConfig{
+		Address:    address,
+		Username:   c.Username,
+		Password:   c.Password,
+		AuthSource: c.AuthSource,
+		TLS: mongors.TLSConfig{
+			CAFile:   c.TLSCAFile,
+			CertFile: c.TLSCertFile,
+			KeyFile:  c.TLSKeyFile,
+			Insecure: c.TLSInsecure,
+			Enabled:  c.TLSInsecure,
+		},
+		CommandTimeout:    timeout,
+		HeartbeatInterval: heartbeat,
+	}
+}
+
+func settingsOf(c *commonConfig, alarm time.Duration) mongors.Settings {
+	return mongors.Settings{
+		SetName:        c.ReplSet,
+		MinMembers:     c.MinMembers,
+		RemovalGrace:   c.RemovalGrace,
+		NoPrimaryAlarm: alarm,
+	}
+}
+
+func newMongoRole(cfg mongoConfig, o mongoOptions) (*mongoRole, error) {
+	r := &mongoRole{cfg: cfg, log: o.Logger.WithField("role", "mongo"), m: newMetrics("mongo"), started: time.Now()}
+	w, err := newWatcher(&cfg.commonConfig, cfg.SourceIP, r.log, r.m, o.MinInterval)
+	if err != nil {
+		return nil, err
+	}
+	r.watcher = w
+	client, err := mongors.NewDriverClient(connConfig(&cfg.commonConfig, cfg.MongodAddress, cfg.ActionTimeout, o.HeartbeatInterval))
+	if err != nil {
+		return nil, fmt.Errorf("mongo client: %w", err)
+	}
+	r.client = client
+	rec, err := mongors.NewReconciler(mongors.ReconcilerConfig{
+		Client:         client,
+		Settings:       settingsOf(&cfg.commonConfig, cfg.NoPrimaryAlarm),
+		Recheck:        cfg.Recheck,
+		RetryMin:       o.RetryMin,
+		StepDownPeriod: o.StepDownPeriod,
+		PassTimeout:    cfg.ActionTimeout + 5*time.Second,
+		Log:            r.log,
+		Metrics:        reconcilerMetrics{r.m},
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.rec = rec
+	return r, nil
+}
+
+// run reconciles until ctx ends. It returns once every goroutine has stopped; an action in flight
+// is bounded by its maxTimeMS, so a SIGTERM never leaves a half-sent reconfig behind.
+func (r *mongoRole) run(ctx context.Context) {
+	snaps := make(chan metadata.Snapshot)
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); r.watcher.Run(ctx, snaps) }()
+	go func() { defer wg.Done(); r.rec.Run(ctx) }()
+	go func() {
+		defer wg.Done()
+		for {
+			s, ok := waitSnapshot(ctx, snaps)
+			if !ok {
+				return
+			}
+			r.apply(s)
+		}
+	}()
+	wg.Wait()
+	r.client.Close(context.Background())
+}
+
+// apply turns a snapshot into the reconciler's desired state. A snapshot it cannot read changes
+// nothing: the reconciler keeps the last desired state, so metadata trouble is never taken for
+// "every member is gone".
+func (r *mongoRole) apply(s metadata.Snapshot) {
+	r.mu.Lock()
+	r.lastSnap = time.Now()
+	r.mu.Unlock()
+	p, err := locate(s, r.cfg.Stack, r.cfg.MongoService)
+	if err != nil {
+		r.fail(s, err)
+		return
+	}
+	self, err := selfAddress(p, r.cfg.AddressSource, r.cfg.Port)
+	if err != nil {
+		r.fail(s, err)
+		return
+	}
+	d, warnings, err := desiredFromTopology(s, &r.cfg.commonConfig, p.Stack, self)
+	if err != nil {
+		r.fail(s, err)
+		return
+	}
+	r.mu.Lock()
+	changedWarnings := fmt.Sprint(warnings) != fmt.Sprint(r.warnings)
+	r.warnings, r.lastErr = warnings, ""
+	r.mu.Unlock()
+	if changedWarnings {
+		for _, w := range warnings {
+			r.log.WithField("version", s.Version).Warn(w)
+		}
+	}
+	r.log.WithFields(logrus.Fields{"version": s.Version, "members": len(d.Members), "self": self, "stack": p.Stack}).
+		Debug("metadata snapshot applied")
+	r.rec.SetDesired(d)
+}
+
+func (r *mongoRole) fail(s metadata.Snapshot, err error) {
+	r.mu.Lock()
+	r.lastErr = err.Error()
+	r.mu.Unlock()
+	r.log.WithError(err).WithField("version", s.Version).Warn("metadata snapshot not usable; keeping the previous desired members")
+}
+
+// mongoRoleStatus is the mongo role's /status document.
+type mongoRoleStatus struct {
+	Role       string         `json:"role"`
+	Reconciler mongors.Status `json:"reconciler"`
+	Metadata   metadata.Stats `json:"metadata"`
+	Warnings   []string       `json:"warnings,omitempty"`
+	LastError  string         `json:"last_error,omitempty"`
+}
+
+func (r *mongoRole) status() mongoRoleStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return mongoRoleStatus{
+		Role:       "mongo",
+		Reconciler: r.rec.Status(),
+		Metadata:   r.watcher.Stats(),
+		Warnings:   append([]string(nil), r.warnings...),
+		LastError:  r.lastErr,
+	}
+}
+
+func (r *mongoRole) endpoints() endpoints {
+	return endpoints{
+		live: func() error { return nil },
+		ready: func() error {
+			st := r.rec.Status()
+			if st.Observed == nil {
+				return fmt.Errorf("no pass yet")
+			}
+			local := st.Observed.Local
+			if !local.Reachable() {
+				return fmt.Errorf("local mongod unreachable")
+			}
+			if !local.Hello.IsWritablePrimary && !local.Hello.Secondary {
+				return fmt.Errorf("local mongod is neither primary nor secondary")
+			}
+			return nil
+		},
+		status:   func() any { return r.status() },
+		registry: r.m.registry,
+	}
+}
+
+// reconcilerMetrics feeds the reconciler's numbers into Prometheus.
+type reconcilerMetrics struct{ m *metrics }
+
+var _ mongors.Metrics = reconcilerMetrics{}
+
+func (x reconcilerMetrics) ActionRun(kind mongors.ActionKind, step mongors.Step, failed bool) {
+	x.m.planActions.WithLabelValues(string(kind), string(step)).Inc()
+}
+func (x reconcilerMetrics) MongoError(code int32) {
+	label := "network"
+	if code != 0 {
+		label = strconv.Itoa(int(code))
+	}
+	x.m.mongoErrors.WithLabelValues(label).Inc()
+}
+func (x reconcilerMetrics) MemberStates(counts map[string]int) {
+	x.m.members.Reset()
+	for state, n := range counts {
+		x.m.members.WithLabelValues(state).Set(float64(n))
+	}
+}
+func (x reconcilerMetrics) Converged(d time.Duration) { x.m.convergence.Observe(d.Seconds()) }
+func (x reconcilerMetrics) NoPrimaryAlarm(raised bool) {
+	if raised {
+		x.m.noPrimaryAlarm.Set(1)
+	} else {
+		x.m.noPrimaryAlarm.Set(0)
+	}
+}

@@ -1,0 +1,272 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/replset-agent/replset-agent/metadata"
+	"github.com/replset-agent/replset-agent/mongors"
+)
+
+// statusConfig is the status command's configuration.
+type statusConfig struct {
+	commonConfig
+	MongodAddress string
+	SourceIP      string
+	JSON          bool
+	Timeout       time.Duration
+}
+
+func (c *statusConfig) options() *optionSet {
+	s := newOptionSet("status", "Reads metadata and the replica set once and prints the topology, the set's config version,\nthe primary and the action the planner would take next (a dry run; nothing is changed).\nExits 1 when the set is unhealthy or unreachable.")
+	c.commonConfig.register(s)
+	s.String(&c.MongodAddress, "mongod-address", "MONGOD_ADDRESS", "127.0.0.1:27017", "the mongod to start from, reached by direct connection")
+	s.String(&c.SourceIP, "metadata-source-ip", "METADATA_SOURCE_IP", "", "local address metadata requests come from")
+	s.Bool(&c.JSON, "json", "", false, "print JSON instead of a table")
+	s.Duration(&c.Timeout, "timeout", "STATUS_TIMEOUT", 15*time.Second, "how long to wait for metadata and mongod")
+	return s
+}
+
+// statusMember is one row of the status table: a container of the service, a config member, or
+// both.
+type statusMember struct {
+	Host          string   `json:"host,omitempty"`
+	Address       string   `json:"address"`
+	Container     string   `json:"container,omitempty"`
+	MetadataState string   `json:"metadata_state"`
+	SetState      string   `json:"set_state"`
+	Votes         *int     `json:"votes,omitempty"`
+	Priority      *float64 `json:"priority,omitempty"`
+	Self          bool     `json:"self,omitempty"`
+}
+
+// statusReport is the status command's output, also served by the mongo role as /status's core.
+type statusReport struct {
+	SetName       string          `json:"set_name"`
+	Stack         string          `json:"stack,omitempty"`
+	Self          string          `json:"self,omitempty"`
+	ConfigVersion int             `json:"config_version,omitempty"`
+	Committed     bool            `json:"committed"`
+	Primary       string          `json:"primary,omitempty"`
+	Members       []statusMember  `json:"members"`
+	NextAction    *mongors.Action `json:"next_action,omitempty"`
+	Healthy       bool            `json:"healthy"`
+	Problems      []string        `json:"problems,omitempty"`
+}
+
+func runStatusCmd(args []string, env func(string) (string, bool), stdout, stderr io.Writer) int {
+	var cfg statusConfig
+	s := cfg.options()
+	rest, err := s.parse(args, env)
+	if code, done := handleParseError(s, "status [flags]", err, stdout, stderr); done {
+		return code
+	}
+	if len(rest) > 0 {
+		return reportUsage(stderr, s, usagef("status: unexpected argument %q", rest[0]))
+	}
+	if err := cfg.commonConfig.validate(); err != nil {
+		return reportUsage(stderr, s, err)
+	}
+	if err := checkHostPort("mongod-address", "MONGOD_ADDRESS", cfg.MongodAddress); err != nil {
+		return reportUsage(stderr, s, err)
+	}
+	log := newLogger(stderr, "warn", cfg.LogFormat, cfg.Password)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
+	defer cancel()
+	rep := collectStatus(ctx, &cfg, log)
+	if cfg.JSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rep)
+	} else {
+		printStatus(stdout, rep)
+	}
+	if !rep.Healthy {
+		return 1
+	}
+	return 0
+}
+
+// collectStatus reads metadata and the set once. Every failure becomes a problem in the report;
+// the report is always printable.
+func collectStatus(ctx context.Context, cfg *statusConfig, log *logrus.Logger) statusReport {
+	rep := statusReport{SetName: cfg.ReplSet}
+	problem := func(format string, args ...any) { rep.Problems = append(rep.Problems, fmt.Sprintf(format, args...)) }
+
+	w, err := newWatcher(&cfg.commonConfig, cfg.SourceIP, log, nil, 0)
+	if err != nil {
+		problem("metadata: %v", err)
+		return rep
+	}
+	snap, err := w.Fetch(ctx)
+	if err != nil {
+		problem("metadata: %v", err)
+		return rep
+	}
+	var desired mongors.Desired
+	var containers []metadata.ContainerStatus
+	p, err := locate(snap, cfg.Stack, cfg.MongoService)
+	if err != nil {
+		problem("metadata: %v", err)
+	} else {
+		rep.Stack = p.Stack
+		if self, err := selfAddress(p, cfg.AddressSource, cfg.Port); err == nil {
+			rep.Self = self
+		}
+		containers, err = snap.ServiceContainers(topologyOptions(&cfg.commonConfig, p.Stack))
+		if err != nil {
+			problem("metadata: %v", err)
+		}
+		desired, _, err = desiredFromTopology(snap, &cfg.commonConfig, p.Stack, rep.Self)
+		if err != nil {
+			problem("metadata: %v", err)
+		}
+	}
+
+	client, err := mongors.NewDriverClient(connConfig(&cfg.commonConfig, cfg.MongodAddress, cfg.Timeout, 0))
+	if err != nil {
+		problem("mongod: %v", err)
+		return finishStatus(rep, containers, nil)
+	}
+	defer client.Close(context.Background())
+	obs := mongors.Observe(ctx, client, desired)
+	if !obs.Local.Reachable() {
+		problem("mongod %s unreachable: %s", cfg.MongodAddress, obs.Local.Err)
+	}
+	for _, e := range obs.Errors {
+		problem("mongod: %s", e)
+	}
+	if rep.Self != "" {
+		a := mongors.Plan(desired, obs, time.Now(), settingsOf(&cfg.commonConfig, 0))
+		rep.NextAction = &a
+	}
+	return finishStatus(rep, containers, &obs)
+}
+
+func finishStatus(rep statusReport, containers []metadata.ContainerStatus, obs *mongors.Observed) statusReport {
+	rows := map[string]*statusMember{}
+	var order []string
+	row := func(addr string) *statusMember {
+		if r, ok := rows[addr]; ok {
+			return r
+		}
+		r := &statusMember{Address: addr, MetadataState: "-", SetState: "-"}
+		rows[addr] = r
+		order = append(order, addr)
+		return r
+	}
+	for _, c := range containers {
+		addr := c.Address
+		if addr == "" {
+			addr = "(" + c.ContainerName + ")"
+		}
+		r := row(addr)
+		r.Host, r.Container = c.HostName, c.ContainerName
+		r.MetadataState = c.State
+		if c.HealthState != "" {
+			r.MetadataState += "/" + c.HealthState
+		}
+		if !c.Usable {
+			r.MetadataState += " (" + string(c.Cause) + ")"
+		}
+	}
+	if obs != nil && obs.Config != nil {
+		rep.ConfigVersion = obs.Config.Version
+		rep.Committed = obs.Committed
+		for _, m := range obs.Config.Members {
+			r := row(m.Host)
+			v, p := m.Votes, m.Priority
+			r.Votes, r.Priority = &v, &p
+			r.SetState = "in config"
+		}
+	}
+	if obs != nil {
+		rep.Primary = obs.Primary
+		if obs.Status != nil {
+			for _, m := range obs.Status.Members {
+				row(m.Name).SetState = m.StateStr
+			}
+		}
+	}
+	for _, addr := range order {
+		r := rows[addr]
+		r.Self = addr == rep.Self
+		rep.Members = append(rep.Members, *r)
+	}
+	sort.SliceStable(rep.Members, func(i, j int) bool { return rep.Members[i].Address < rep.Members[j].Address })
+
+	switch {
+	case obs == nil || !obs.Local.Reachable():
+	case obs.Config == nil:
+		rep.Problems = append(rep.Problems, "the replica set is not initiated")
+	case rep.Primary == "":
+		rep.Problems = append(rep.Problems, "the replica set has no primary")
+	}
+	for _, m := range rep.Members {
+		if m.Votes != nil && m.SetState != "PRIMARY" && m.SetState != "SECONDARY" && m.SetState != "ARBITER" {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("member %s is %s", m.Address, m.SetState))
+		}
+	}
+	rep.Healthy = len(rep.Problems) == 0
+	return rep
+}
+
+func printStatus(w io.Writer, rep statusReport) {
+	fmt.Fprintf(w, "Replica set %s", rep.SetName)
+	if rep.Stack != "" {
+		fmt.Fprintf(w, " (stack %s)", rep.Stack)
+	}
+	fmt.Fprintln(w)
+	if rep.ConfigVersion > 0 {
+		committed := "not yet committed"
+		if rep.Committed {
+			committed = "committed"
+		}
+		fmt.Fprintf(w, "Config version %d, %s; primary %s\n", rep.ConfigVersion, committed, orDash(rep.Primary))
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HOST\tADDRESS\tCONTAINER\tMETADATA\tSET STATE\tVOTES\tPRIORITY\t")
+	for _, m := range rep.Members {
+		votes, prio := "-", "-"
+		if m.Votes != nil {
+			votes = fmt.Sprint(*m.Votes)
+		}
+		if m.Priority != nil {
+			prio = fmt.Sprint(*m.Priority)
+		}
+		addr := m.Address
+		if m.Self {
+			addr += " *"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", orDash(m.Host), addr, orDash(m.Container), m.MetadataState, m.SetState, votes, prio)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	if rep.NextAction != nil {
+		fmt.Fprintf(w, "Next action: %s — %s\n", rep.NextAction.Kind, rep.NextAction.Reason)
+	}
+	if rep.Healthy {
+		fmt.Fprintln(w, "Healthy.")
+		return
+	}
+	fmt.Fprintln(w, "Problems:")
+	for _, p := range rep.Problems {
+		fmt.Fprintf(w, "  - %s\n", p)
+	}
+}
+
+func orDash(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "-"
+	}
+	return s
+}
