@@ -16,6 +16,7 @@ type commonConfig struct {
 	MetadataMaxWait  time.Duration
 	MetadataInterval time.Duration
 	MetadataBackoff  time.Duration
+	MetadataSpacing  time.Duration
 
 	Stack         string
 	MongoService  string
@@ -44,6 +45,7 @@ func (c *commonConfig) register(s *optionSet) {
 	s.Enum(&c.MetadataMode, "metadata-mode", "METADATA_MODE", "long-poll", []string{"long-poll", "poll"}, "how changes are noticed")
 	s.Duration(&c.MetadataMaxWait, "metadata-max-wait", "METADATA_MAX_WAIT", 30*time.Second, "long-poll maxWait (the server may answer up to 5s later)")
 	s.Duration(&c.MetadataInterval, "metadata-poll-interval", "METADATA_POLL_INTERVAL", 5*time.Second, "interval in poll mode")
+	s.Duration(&c.MetadataSpacing, "metadata-min-interval", "METADATA_MIN_INTERVAL", time.Second, "least time between two version requests, so reload storms cannot make the agent spin")
 	s.Duration(&c.MetadataBackoff, "metadata-backoff-cap", "METADATA_BACKOFF_CAP", 30*time.Second, "longest wait between retries after metadata errors")
 	s.String(&c.Stack, "stack", "STACK_NAME", "", "stack of the mongo service; empty means this container's own stack")
 	s.String(&c.MongoService, "service", "MONGO_SERVICE_NAME", "mongo", "name of the mongo service in the stack")

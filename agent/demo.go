@@ -21,6 +21,7 @@ import (
 	"github.com/replset-agent/replset-agent/lcconfig"
 	"github.com/replset-agent/replset-agent/metadata/metadatatest"
 	"github.com/replset-agent/replset-agent/mongosim"
+	"github.com/replset-agent/replset-agent/mongotest/mongodproc"
 )
 
 // The demo runs the whole system in one process: a fake Rancher metadata service, simulated mongod
@@ -91,19 +92,20 @@ type demoHost struct {
 }
 
 type demo struct {
-	ctx    context.Context
-	cfg    demoConfig
-	out    io.Writer
-	start  time.Time
-	log    *logrus.Logger
-	meta   *metadatatest.Server
-	tree   *metadatatest.Tree
-	nodes  demoNodes
-	hosts  []*demoHost
-	lc     *letschatRole
-	lcStop context.CancelFunc
-	lcDone chan struct{}
-	lcIP   string
+	ctx     context.Context
+	cfg     demoConfig
+	out     io.Writer
+	start   time.Time
+	log     *logrus.Logger
+	meta    *metadatatest.Server
+	tree    *metadatatest.Tree
+	nodes   demoNodes
+	hosts   []*demoHost
+	lc      *letschatRole
+	lcStop  context.CancelFunc
+	lcDone  chan struct{}
+	lcIP    string
+	backend string
 
 	mu        sync.Mutex
 	uri       string
@@ -134,10 +136,17 @@ func newDemo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) (*de
 	d.meta = meta
 	d.closers = append(d.closers, meta.Close)
 	if cfg.Mongod != "" {
-		return nil, errors.New("--mongod: running real mongod from the demo is not available yet; use MONGOD_BIN with the test suites")
+		dir, err := os.MkdirTemp("", "replset-agent-demo-")
+		if err != nil {
+			return nil, err
+		}
+		d.closers = append(d.closers, func() { os.RemoveAll(dir) })
+		d.nodes = mongodproc.New(cfg.Mongod, "letschat", dir)
+		d.backend = "real mongod " + cfg.Mongod
+	} else {
+		d.nodes = mongosim.New(mongosim.Options{SetName: "letschat", ElectionTimeout: 500 * time.Millisecond, Logger: d.log.WithField("component", "mongosim")})
+		d.backend = "mongosim"
 	}
-	sim := mongosim.New(mongosim.Options{SetName: "letschat", ElectionTimeout: 500 * time.Millisecond, Logger: d.log.WithField("component", "mongosim")})
-	d.nodes = sim
 
 	d.tree = metadatatest.NewTree()
 	d.tree.AddService("demo", "mongo")
@@ -218,13 +227,10 @@ func (d *demo) startAgent(h *demoHost) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	role, err := newMongoRole(cfg, mongoOptions{
-		Logger:            loggerWith(d.log, h.name),
-		MinInterval:       20 * time.Millisecond,
-		HeartbeatInterval: 500 * time.Millisecond,
-		RetryMin:          100 * time.Millisecond,
-		StepDownPeriod:    5 * time.Second,
-	})
+	cfg.MetadataSpacing = 20 * time.Millisecond
+	cfg.Heartbeat = 500 * time.Millisecond
+	cfg.StepDownPeriod = 5 * time.Second
+	role, err := newMongoRole(cfg, mongoOptions{Logger: loggerWith(d.log, h.name), RetryMin: 100 * time.Millisecond})
 	if err != nil {
 		return err
 	}
@@ -281,6 +287,8 @@ func (d *demo) startLetschat() error {
 	cfg.MinRestart = time.Second
 	cfg.Stagger = time.Second
 	cfg.KillTimeout = 2 * time.Second
+	cfg.MetadataSpacing = 20 * time.Millisecond
+	cfg.Settle = 100 * time.Millisecond
 	if err := cfg.validate(); err != nil {
 		return err
 	}
@@ -289,8 +297,6 @@ func (d *demo) startLetschat() error {
 		ChildStdout: io.Discard,
 		ChildStderr: io.Discard,
 		Env:         []string{"PATH=" + os.Getenv("PATH")},
-		MinInterval: 20 * time.Millisecond,
-		SettleDelay: 100 * time.Millisecond,
 		OnLetschat:  d.onLetschat,
 	})
 	if err != nil {
@@ -321,6 +327,7 @@ func (d *demo) onLetschat(e lcconfig.Event) {
 
 // setView is the replica set as one observer reads it through the driver.
 type setView struct {
+	unknown   bool // no running agent sees a primary right now
 	version   int
 	committed bool
 	primary   string
@@ -333,6 +340,9 @@ type memberView struct {
 }
 
 func (v setView) String() string {
+	if v.unknown {
+		return "no agent sees a primary yet"
+	}
 	if v.version == 0 {
 		return "not initiated"
 	}
@@ -387,7 +397,7 @@ func (d *demo) view() setView {
 		}
 		return v
 	}
-	return setView{}
+	return setView{unknown: true}
 }
 
 func (d *demo) currentURI() string {
@@ -413,10 +423,11 @@ func (d *demo) await(step string, cond func(v setView) bool) error {
 		if cond(v) {
 			took := time.Since(begin)
 			d.summaries = append(d.summaries, fmt.Sprintf("  %-40s converged in %5.2fs", step, took.Seconds()))
-			d.say("✓ "+step, fmt.Sprintf("converged in %.2fs", took.Seconds()))
+			d.say("converged", fmt.Sprintf("%s (%.2fs)", step, took.Seconds()))
 			return nil
 		}
 		if time.Now().After(deadline) {
+			d.summaries = append(d.summaries, fmt.Sprintf("  %-40s DID NOT CONVERGE", step))
 			return fmt.Errorf("step %q did not converge within %s; last view: %s", step, d.cfg.StepLimit, v)
 		}
 		select {
@@ -484,7 +495,7 @@ func uriHosts(uri string) string {
 }
 
 func (d *demo) run() error {
-	fmt.Fprintf(d.out, "replset-agent demo: fake Rancher metadata at %s, %d simulated hosts (mongosim)\n", d.meta.BaseURL(), d.cfg.Hosts)
+	fmt.Fprintf(d.out, "replset-agent demo: fake Rancher metadata at %s, %d simulated hosts (%s)\n", d.meta.BaseURL(), d.cfg.Hosts, d.backend)
 	fmt.Fprintf(d.out, "removal grace %s; every step must converge within %s\n\n", d.cfg.Grace, d.cfg.StepLimit)
 	h := d.hosts
 	live := slices.Clone(h[:3])
@@ -501,6 +512,12 @@ func (d *demo) run() error {
 	if err := d.await("3 hosts: set initiated", d.settled(live)); err != nil {
 		return err
 	}
+	writer, err := startDemoWriter(d.ctx, []string{live[0].addr, live[1].addr, live[2].addr}, "letschat")
+	if err != nil {
+		return err
+	}
+	defer writer.stop()
+	d.say("traffic", "a client starts inserting messages with w:majority every 50 ms")
 
 	for _, x := range h[3:5] {
 		d.say("metadata", x.name+" joins the mongo service")
@@ -508,7 +525,7 @@ func (d *demo) run() error {
 			return err
 		}
 		live = append(live, x)
-		if err := d.await(x.name+" added and voting", d.settled(live)); err != nil {
+		if err := d.await(x.name+" joins the set", d.settled(live)); err != nil {
 			return err
 		}
 	}
@@ -559,6 +576,7 @@ func (d *demo) run() error {
 		return err
 	}
 
+	writer.stop()
 	d.mu.Lock()
 	restarts := d.restarts
 	d.mu.Unlock()
@@ -571,7 +589,10 @@ func (d *demo) run() error {
 		if sim.ForceReconfigApplied() {
 			return errors.New("a forced reconfig was applied")
 		}
-		fmt.Fprintln(d.out, "  safety: no forced reconfig, no config with two voting changes, no lost majority write")
+		acked := sim.MajorityAcknowledged()
+		fmt.Fprintf(d.out, "  writes: %d acknowledged by the client (%d failed during failovers), %d majority-committed, %d lost\n",
+			writer.acked.Load(), writer.failed.Load(), acked, len(sim.LostWrites()))
+		fmt.Fprintln(d.out, "  safety: no forced reconfig, no config with more than one voting change, no lost majority write")
 	}
 	fmt.Fprintln(d.out, "\nOK: every step converged.")
 	return nil

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -32,19 +31,16 @@ type letschatRole struct {
 
 // roleOptions are what an in-process caller (the demo) injects; the zero value is the real thing.
 type roleOptions struct {
-	Logger         *logrus.Logger
-	ChildStdout    io.Writer
-	ChildStderr    io.Writer
-	Env            []string      // base environment of the child; nil: os.Environ()
-	MinInterval    time.Duration // metadata request spacing; zero: the watcher's default
-	SettleDelay    time.Duration // supervisor burst collection; zero: default
-	OnLetschat     func(lcconfig.Event)
-	StepDownPeriod time.Duration
+	Logger      *logrus.Logger
+	ChildStdout io.Writer
+	ChildStderr io.Writer
+	Env         []string // base environment of the child; nil: os.Environ()
+	OnLetschat  func(lcconfig.Event)
 }
 
 func newLetschatRole(cfg letschatConfig, o roleOptions) (*letschatRole, error) {
 	r := &letschatRole{cfg: cfg, log: o.Logger.WithField("role", "letschat"), m: newMetrics("letschat")}
-	w, err := newWatcher(&cfg.commonConfig, cfg.SourceIP, r.log, r.m, o.MinInterval)
+	w, err := newWatcher(&cfg.commonConfig, cfg.SourceIP, r.log, r.m)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +54,7 @@ func newLetschatRole(cfg letschatConfig, o roleOptions) (*letschatRole, error) {
 		KillTimeout:         cfg.KillTimeout,
 		MinRestartInterval:  cfg.MinRestart,
 		StaggerInterval:     cfg.Stagger,
-		SettleDelay:         o.SettleDelay,
+		SettleDelay:         cfg.Settle,
 		StartWithoutMembers: cfg.StartWithoutMems,
 		Stdout:              o.ChildStdout,
 		Stderr:              o.ChildStderr,

@@ -26,6 +26,7 @@ type letschatConfig struct {
 	Stagger          time.Duration
 	KillTimeout      time.Duration
 	MinRestart       time.Duration
+	Settle           time.Duration
 	StartWithoutMems bool
 	SourceIP         string
 
@@ -48,6 +49,7 @@ func (c *letschatConfig) options() *optionSet {
 	s.Duration(&c.Stagger, "stagger", "RESTART_STAGGER", lcconfig.DefaultStaggerInterval, "restart delay per rank among Let's Chat instances")
 	s.Duration(&c.KillTimeout, "kill-timeout", "KILL_TIMEOUT", lcconfig.DefaultKillTimeout, "how long Let's Chat may take to stop after SIGTERM before SIGKILL")
 	s.Duration(&c.MinRestart, "min-restart-interval", "MIN_RESTART_INTERVAL", lcconfig.DefaultMinRestartInterval, "least time between two policy restarts")
+	s.Duration(&c.Settle, "settle-delay", "SETTLE_DELAY", lcconfig.DefaultSettleDelay, "how long a burst of membership changes is collected before acting")
 	s.Bool(&c.StartWithoutMems, "start-without-members", "START_WITHOUT_MEMBERS", false, "start Let's Chat before any member is known")
 	return s
 }

@@ -32,11 +32,8 @@ type mongoRole struct {
 
 // mongoOptions are what an in-process caller (the demo, tests) injects.
 type mongoOptions struct {
-	Logger            *logrus.Logger
-	MinInterval       time.Duration // metadata request spacing; zero: the watcher's default
-	HeartbeatInterval time.Duration // driver monitoring; zero: the driver's default
-	RetryMin          time.Duration
-	StepDownPeriod    time.Duration
+	Logger   *logrus.Logger
+	RetryMin time.Duration // first retry delay; zero: the reconciler's default
 }
 
 func connConfig(c *commonConfig, address string, timeout, heartbeat time.Duration) mongors.ConnConfig {
@@ -68,12 +65,12 @@ func settingsOf(c *commonConfig, alarm time.Duration) mongors.Settings {
 
 func newMongoRole(cfg mongoConfig, o mongoOptions) (*mongoRole, error) {
 	r := &mongoRole{cfg: cfg, log: o.Logger.WithField("role", "mongo"), m: newMetrics("mongo"), started: time.Now()}
-	w, err := newWatcher(&cfg.commonConfig, cfg.SourceIP, r.log, r.m, o.MinInterval)
+	w, err := newWatcher(&cfg.commonConfig, cfg.SourceIP, r.log, r.m)
 	if err != nil {
 		return nil, err
 	}
 	r.watcher = w
-	client, err := mongors.NewDriverClient(connConfig(&cfg.commonConfig, cfg.MongodAddress, cfg.ActionTimeout, o.HeartbeatInterval))
+	client, err := mongors.NewDriverClient(connConfig(&cfg.commonConfig, cfg.MongodAddress, cfg.ActionTimeout, cfg.Heartbeat))
 	if err != nil {
 		return nil, fmt.Errorf("mongo client: %w", err)
 	}
@@ -83,7 +80,7 @@ func newMongoRole(cfg mongoConfig, o mongoOptions) (*mongoRole, error) {
 		Settings:       settingsOf(&cfg.commonConfig, cfg.NoPrimaryAlarm),
 		Recheck:        cfg.Recheck,
 		RetryMin:       o.RetryMin,
-		StepDownPeriod: o.StepDownPeriod,
+		StepDownPeriod: cfg.StepDownPeriod,
 		PassTimeout:    cfg.ActionTimeout + 5*time.Second,
 		Log:            r.log,
 		Metrics:        reconcilerMetrics{r.m},

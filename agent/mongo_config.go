@@ -14,6 +14,8 @@ type mongoConfig struct {
 	Recheck        time.Duration
 	NoPrimaryAlarm time.Duration
 	ActionTimeout  time.Duration
+	Heartbeat      time.Duration
+	StepDownPeriod time.Duration
 	SourceIP       string
 
 	Command []string // optional mongod command line after "--"
@@ -27,6 +29,8 @@ func (c *mongoConfig) options() *optionSet {
 	s.String(&c.MongodAddress, "mongod-address", "MONGOD_ADDRESS", "127.0.0.1:27017", "the local mongod, reached by direct connection")
 	s.Duration(&c.Recheck, "recheck-interval", "RECHECK_INTERVAL", 5*time.Second, "how often the set is re-read without a metadata change")
 	s.Duration(&c.NoPrimaryAlarm, "no-primary-alarm", "NO_PRIMARY_ALARM", 30*time.Second, "how long without a primary before the agent raises the alarm")
+	s.Duration(&c.Heartbeat, "heartbeat-interval", "MONGO_HEARTBEAT_INTERVAL", 2*time.Second, "how often the driver checks each mongod (at least 500ms)")
+	s.Duration(&c.StepDownPeriod, "step-down-period", "STEP_DOWN_PERIOD", 60*time.Second, "how long a primary asked to step down stays ineligible")
 	s.Duration(&c.ActionTimeout, "action-timeout", "ACTION_TIMEOUT", 30*time.Second, "maxTimeMS for each command that changes the set")
 	return s
 }
@@ -43,6 +47,12 @@ func (c *mongoConfig) validate() error {
 	}
 	if c.Recheck <= 0 {
 		return usagef("--recheck-interval (env RECHECK_INTERVAL) must be positive")
+	}
+	if c.Heartbeat < 500*time.Millisecond {
+		return usagef("--heartbeat-interval (env MONGO_HEARTBEAT_INTERVAL): %s is below the driver's minimum of 500ms", c.Heartbeat)
+	}
+	if c.StepDownPeriod < time.Second {
+		return usagef("--step-down-period (env STEP_DOWN_PERIOD): %s is below 1s", c.StepDownPeriod)
 	}
 	if c.ActionTimeout < time.Second {
 		return usagef("--action-timeout (env ACTION_TIMEOUT): %s is below 1s", c.ActionTimeout)

@@ -19,14 +19,14 @@ import (
 
 // newWatcher builds the metadata watcher of a role. sourceIP, when set, binds the requests to that
 // local address, which is how the metadata service tells which container is asking.
-func newWatcher(c *commonConfig, sourceIP string, log logrus.FieldLogger, m *metrics, minInterval time.Duration) (*metadata.Watcher, error) {
+func newWatcher(c *commonConfig, sourceIP string, log logrus.FieldLogger, m *metrics) (*metadata.Watcher, error) {
 	wc := metadata.WatcherConfig{
 		BaseURL:      c.MetadataURL,
 		Mode:         metadata.Mode(c.MetadataMode),
 		MaxWait:      c.MetadataMaxWait,
 		PollInterval: c.MetadataInterval,
 		BackoffCap:   c.MetadataBackoff,
-		MinInterval:  minInterval,
+		MinInterval:  c.MetadataSpacing,
 		Logger:       log.WithField("component", "metadata"),
 	}
 	if m != nil {

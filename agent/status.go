@@ -101,7 +101,7 @@ func collectStatus(ctx context.Context, cfg *statusConfig, log *logrus.Logger) s
 	rep := statusReport{SetName: cfg.ReplSet}
 	problem := func(format string, args ...any) { rep.Problems = append(rep.Problems, fmt.Sprintf(format, args...)) }
 
-	w, err := newWatcher(&cfg.commonConfig, cfg.SourceIP, log, nil, 0)
+	w, err := newWatcher(&cfg.commonConfig, cfg.SourceIP, log, nil)
 	if err != nil {
 		problem("metadata: %v", err)
 		return rep

@@ -1,0 +1,114 @@
+package agent
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func TestHelpGolden(t *testing.T) {
+	for _, cmd := range []string{"mongo", "letschat", "install", "status", "demo"} {
+		t.Run(cmd, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			if code := run([]string{cmd, "--help"}, noEnv, &out, &errb); code != 0 {
+				t.Fatalf("exit %d: %s", code, errb.String())
+			}
+			golden := filepath.Join("testdata", "help-"+cmd+".golden")
+			if *update {
+				os.WriteFile(golden, out.Bytes(), 0o644)
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./agent -run TestHelpGolden -update)", err)
+			}
+			if out.String() != string(want) {
+				t.Errorf("help differs from %s:\n%s", golden, out.String())
+			}
+		})
+	}
+}
+
+func TestHelpListsEveryEnvVar(t *testing.T) {
+	var c mongoConfig
+	s := c.options()
+	var out bytes.Buffer
+	s.help(&out, "mongo")
+	for _, o := range s.opts {
+		if !strings.Contains(out.String(), "--"+o.name) || (o.env != "" && !strings.Contains(out.String(), o.env)) {
+			t.Errorf("help lacks --%s / %s", o.name, o.env)
+		}
+	}
+}
+
+func TestBadInvocations(t *testing.T) {
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(pwFile, []byte("hunter2-secret\n"), 0o600)
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string // all must appear in stderr
+	}{
+		{"no command", nil, nil, []string{"Usage"}},
+		{"unknown command", []string{"frobnicate"}, nil, []string{`unknown command "frobnicate"`}},
+		{"bad int flag", []string{"mongo", "--port", "abc"}, nil, []string{"--port", "MONGO_PORT"}},
+		{"bad int env", []string{"mongo"}, map[string]string{"MIN_MEMBERS": "three"}, []string{"MIN_MEMBERS", "--min-members"}},
+		{"port out of range", []string{"mongo", "--port", "70000"}, nil, []string{"--port", "not a TCP port"}},
+		{"min members out of range", []string{"mongo", "--min-members", "9"}, nil, []string{"--min-members", "1..7"}},
+		{"bad duration env", []string{"mongo"}, map[string]string{"REMOVAL_GRACE": "soon"}, []string{"REMOVAL_GRACE", "duration"}},
+		{"negative duration", []string{"mongo", "--removal-grace", "-5s"}, nil, []string{"--removal-grace", "negative"}},
+		{"unversioned metadata URL", []string{"mongo", "--metadata-url", "http://rancher-metadata"}, nil, []string{"METADATA_URL", "API version"}},
+		{"metadata URL not http", []string{"status", "--metadata-url", "ftp://x/2016-07-29"}, nil, []string{"--metadata-url"}},
+		{"bad enum", []string{"letschat", "--restart-policy", "sometimes"}, nil, []string{"--restart-policy", "seeds-lost"}},
+		{"bad address source env", []string{"mongo"}, map[string]string{"ADDRESS_SOURCE": "dns"}, []string{"ADDRESS_SOURCE"}},
+		{"bad mongod address", []string{"mongo", "--mongod-address", "localhost"}, nil, []string{"--mongod-address", "MONGOD_ADDRESS"}},
+		{"bad listen", []string{"mongo", "--listen", "nope"}, nil, []string{"--listen", "LISTEN_ADDRESS"}},
+		{"password and file", []string{"mongo", "--username", "u", "--password", "x", "--password-file", pwFile}, nil, []string{"both set"}},
+		{"unreadable password file", []string{"mongo", "--username", "u", "--password-file", "/nonexistent/pw"}, nil, []string{"--password-file", "/nonexistent/pw"}},
+		{"password without user", []string{"mongo", "--password-file", pwFile}, nil, []string{"without --username"}},
+		{"half a TLS pair", []string{"mongo", "--tls-cert-file", "c.pem"}, nil, []string{"--tls-key-file"}},
+		{"stray argument", []string{"mongo", "extra"}, nil, []string{`unexpected argument "extra"`}},
+		{"bad uri options", []string{"letschat", "--uri-options", "replicaSet=x"}, nil, []string{"--uri-options", "own flag"}},
+		{"unknown flag", []string{"status", "--colour"}, nil, []string{"colour"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(tc.args, envMap(tc.env), &out, &errb)
+			if code != 2 {
+				t.Fatalf("exit %d, want 2; stderr: %s", code, errb.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errb.String(), w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errb.String())
+				}
+			}
+			if strings.Contains(errb.String()+out.String(), "hunter2-secret") {
+				t.Error("a password reached the output")
+			}
+		})
+	}
+}
+
+func TestFlagBeatsEnvironment(t *testing.T) {
+	var c mongoConfig
+	s := c.options()
+	if _, err := s.parse([]string{"--replset", "fromflag"}, envMap(map[string]string{"REPLSET_NAME": "fromenv", "MONGO_PORT": "27018"})); err != nil {
+		t.Fatal(err)
+	}
+	if c.ReplSet != "fromflag" || c.Port != 27018 {
+		t.Fatalf("replset %q port %d: want the flag to win and the environment to fill the rest", c.ReplSet, c.Port)
+	}
+}
+
+func TestVersionCommand(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"version"}, noEnv, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "replset-agent ") {
+		t.Fatalf("exit %d out %q", code, out.String())
+	}
+}

@@ -1,0 +1,73 @@
+package lcconfig
+
+import "time"
+
+// State is the supervisor's phase, as shown in Status.
+type State string
+
+// The supervisor's phases.
+const (
+	StateWaiting    State = "waiting"    // no usable members yet; Let's Chat not started
+	StateRunning    State = "running"    // the child is running
+	StateRestarting State = "restarting" // stopping the child to restart it
+	StateBackoff    State = "backoff"    // the child exited on its own; waiting to start it again
+	StateStopping   State = "stopping"   // shutting down
+	StateStopped    State = "stopped"    // Run has returned
+)
+
+// Status is a snapshot of the supervisor for /status and the demo. It holds no secret: URIs are
+// redacted.
+type Status struct {
+	// State is the supervisor's phase.
+	State State `json:"state"`
+	// Policy is the restart policy in force.
+	Policy RestartPolicy `json:"policy"`
+	// Delivery is "env" or "settings".
+	Delivery string `json:"delivery"`
+	// URI is the current URI (redacted); empty until members are known.
+	URI string `json:"uri,omitempty"`
+	// Hosts are the current URI's hosts, sorted.
+	Hosts []string `json:"hosts,omitempty"`
+	// Rank is this instance's rank from the last update; it sets the stagger delay.
+	Rank int `json:"rank"`
+	// ChildURI is the URI the running child was started with (redacted); empty when none or
+	// when it was started without members.
+	ChildURI string `json:"child_uri,omitempty"`
+	// PID is the running child's process id; 0 when none.
+	PID int `json:"pid,omitempty"`
+	// PendingRestart is the reason of a scheduled restart; empty when none is scheduled.
+	PendingRestart RestartReason `json:"pending_restart,omitempty"`
+	// Restarts counts restarts by reason since the supervisor started.
+	Restarts map[RestartReason]int `json:"restarts"`
+	// LastExitCode is the last child's exit status (128+signal when killed); nil before any exit.
+	LastExitCode *int `json:"last_exit_code,omitempty"`
+	// LastError is the last error the supervisor logged, if any.
+	LastError string `json:"last_error,omitempty"`
+}
+
+// EventKind names what an Event reports.
+type EventKind string
+
+// The events a supervisor reports through SupervisorConfig.OnEvent.
+const (
+	EventURIChanged EventKind = "uri-changed" // a new set of hosts was adopted
+	EventStarted    EventKind = "started"     // a child was started
+	EventRestart    EventKind = "restart"     // a child was started to replace another (Reason says why)
+	EventExited     EventKind = "exited"      // a child exited (ExitCode), on its own or when stopped
+)
+
+// Event is one thing the supervisor did, for metrics and for the demo's output.
+type Event struct {
+	// Kind says what happened.
+	Kind EventKind `json:"kind"`
+	// Time is when the supervisor reported it.
+	Time time.Time `json:"time"`
+	// URI is the redacted URI involved, if any.
+	URI string `json:"uri,omitempty"`
+	// PID is the child's process id, if any.
+	PID int `json:"pid,omitempty"`
+	// Reason is set on EventRestart.
+	Reason RestartReason `json:"reason,omitempty"`
+	// ExitCode is set on EventExited.
+	ExitCode int `json:"exit_code,omitempty"`
+}

@@ -1,0 +1,151 @@
+package lcconfig
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// Defaults for SupervisorConfig's zero values.
+const (
+	DefaultDir                = "/usr/src/app"
+	DefaultKillTimeout        = 10 * time.Second
+	DefaultMinRestartInterval = 30 * time.Second
+	DefaultStaggerInterval    = 15 * time.Second
+	DefaultSettleDelay        = 2 * time.Second
+	DefaultBackoffInitial     = time.Second
+	DefaultBackoffMax         = time.Minute
+	DefaultWaitLogInterval    = 30 * time.Second
+)
+
+// DefaultCommand is the official image's CMD.
+var DefaultCommand = []string{"npm", "start"}
+
+// SupervisorConfig configures a Supervisor. Durations are wall-clock time.
+type SupervisorConfig struct {
+	// Command is the Let's Chat command line; nil means DefaultCommand (npm start).
+	Command []string
+	// Dir is the child's working directory, where Let's Chat looks for its settings files; empty
+	// means DefaultDir.
+	Dir string
+	// Env is the child's base environment as KEY=VALUE pairs; nil means this process's
+	// environment. LCB_DATABASE_URI in it is replaced according to Delivery.
+	Env []string
+	// Delivery is how the URI reaches Let's Chat; the zero value is DeliverEnv.
+	Delivery Delivery
+	// Settings is the settings file to keep current (from LoadSettings); required with
+	// DeliverSettings, ignored otherwise. It is written with the owner-only mode 0600, so the
+	// child must run as the supervisor's user.
+	Settings *SettingsFile
+	// URI holds everything in the URI but the hosts.
+	URI URIOptions
+	// Policy decides which changes restart a running child; empty means RestartSeedsLost.
+	Policy RestartPolicy
+	// KillTimeout is how long a child may take to exit after SIGTERM before the group is
+	// SIGKILLed; zero means DefaultKillTimeout.
+	KillTimeout time.Duration
+	// MinRestartInterval is the least time between a child's start and a policy restart; zero
+	// means DefaultMinRestartInterval.
+	MinRestartInterval time.Duration
+	// StaggerInterval is the delay per rank before a policy restart; zero means
+	// DefaultStaggerInterval.
+	StaggerInterval time.Duration
+	// SettleDelay collects a burst of updates into one decision: the first update of a burst
+	// waits this long; zero means DefaultSettleDelay.
+	SettleDelay time.Duration
+	// BackoffInitial is the wait before restarting a child that exited on its own, doubled per
+	// consecutive exit; zero means DefaultBackoffInitial. It also paces settings-write retries.
+	BackoffInitial time.Duration
+	// BackoffMax caps that wait; a child that ran at least this long resets the doubling. Zero
+	// means DefaultBackoffMax.
+	BackoffMax time.Duration
+	// WaitLogInterval is how often "still waiting for members" is logged; zero means
+	// DefaultWaitLogInterval.
+	WaitLogInterval time.Duration
+	// StartWithoutMembers starts the child before any member is known, with its environment and
+	// files untouched (Let's Chat then uses whatever it would use on its own); false waits.
+	StartWithoutMembers bool
+	// Stdout and Stderr receive the child's output; nil means this process's.
+	Stdout, Stderr io.Writer
+	// Logger receives one line per decision; nil discards.
+	Logger logrus.FieldLogger
+	// OnEvent, if set, is called from Run's goroutine for every Event (for metrics and the
+	// demo); it must return quickly and may call Status.
+	OnEvent func(Event)
+}
+
+// ErrInvalidConfig is wrapped by NewSupervisor's errors.
+var ErrInvalidConfig = errors.New("invalid supervisor config")
+
+// withDefaults returns c with zero values replaced and checks what cannot work.
+func (c SupervisorConfig) withDefaults() (SupervisorConfig, error) {
+	if c.Command == nil {
+		c.Command = DefaultCommand
+	}
+	if len(c.Command) == 0 || c.Command[0] == "" {
+		return c, fmt.Errorf("%w: empty command", ErrInvalidConfig)
+	}
+	if c.Dir == "" {
+		c.Dir = DefaultDir
+	}
+	if c.Env == nil {
+		c.Env = os.Environ()
+	}
+	switch c.Delivery {
+	case DeliverEnv:
+	case DeliverSettings:
+		if c.Settings == nil {
+			return c, fmt.Errorf("%w: settings delivery needs a settings file", ErrInvalidConfig)
+		}
+	default:
+		return c, fmt.Errorf("%w: unknown delivery %d", ErrInvalidConfig, c.Delivery)
+	}
+	policy, err := ParseRestartPolicy(string(c.Policy))
+	if err != nil {
+		return c, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	c.Policy = policy
+	// A probe URI proves the options are usable before any member arrives.
+	if _, err := formatURI([]seed{{host: "probe", port: DefaultPort}}, c.URI); err != nil {
+		return c, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	for _, d := range []struct {
+		value    *time.Duration
+		fallback time.Duration
+		name     string
+	}{
+		{&c.KillTimeout, DefaultKillTimeout, "kill timeout"},
+		{&c.MinRestartInterval, DefaultMinRestartInterval, "minimum restart interval"},
+		{&c.StaggerInterval, DefaultStaggerInterval, "stagger interval"},
+		{&c.SettleDelay, DefaultSettleDelay, "settle delay"},
+		{&c.BackoffInitial, DefaultBackoffInitial, "initial backoff"},
+		{&c.BackoffMax, DefaultBackoffMax, "maximum backoff"},
+		{&c.WaitLogInterval, DefaultWaitLogInterval, "wait log interval"},
+	} {
+		switch {
+		case *d.value < 0:
+			return c, fmt.Errorf("%w: negative %s", ErrInvalidConfig, d.name)
+		case *d.value == 0:
+			*d.value = d.fallback
+		}
+	}
+	if c.BackoffMax < c.BackoffInitial {
+		return c, fmt.Errorf("%w: maximum backoff below initial backoff", ErrInvalidConfig)
+	}
+	if c.Stdout == nil {
+		c.Stdout = os.Stdout
+	}
+	if c.Stderr == nil {
+		c.Stderr = os.Stderr
+	}
+	if c.Logger == nil {
+		discard := logrus.New()
+		discard.SetOutput(io.Discard)
+		c.Logger = discard
+	}
+	return c, nil
+}

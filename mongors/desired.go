@@ -1,0 +1,136 @@
+package mongors
+
+import (
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+)
+
+// Role is what the operator asked of one member through labels. The zero Role is an ordinary
+// voting, visible member with priority 1.
+type Role struct {
+	// Priority is the election priority (0–1000) the member gets once it votes; zero means the
+	// default 1. Non-voting and hidden members always run at priority 0 whatever this says.
+	Priority float64 `json:"priority,omitempty"`
+	// NonVoting keeps the member at votes 0 and priority 0 for good.
+	NonVoting bool `json:"nonVoting,omitempty"`
+	// Hidden hides the member from clients' discovery; it runs at priority 0 and may still vote.
+	Hidden bool `json:"hidden,omitempty"`
+}
+
+// electable reports whether the role lets the member become primary.
+func (r Role) electable() bool { return !r.NonVoting && !r.Hidden }
+
+// votingPriority is the priority a voting member with this role runs at.
+func (r Role) votingPriority() float64 {
+	if r.Hidden {
+		return 0
+	}
+	if r.Priority == 0 {
+		return 1
+	}
+	return r.Priority
+}
+
+// Member is one mongod the orchestrator says should be in the set.
+type Member struct {
+	// Host is the canonical "ip:port" address the set records for the member.
+	Host string `json:"host"`
+	// Order is the member's creation order (Rancher's create_index); the lowest electable member
+	// initiates the set and new members are added and promoted in this order.
+	Order int `json:"order"`
+	// HostID identifies the machine behind Host so that an address change can be told apart from
+	// a new member; it is stored as a member tag. Empty means unknown.
+	HostID string `json:"hostID,omitempty"`
+	// Role is the operator's wish for this member.
+	Role Role `json:"role"`
+}
+
+// Desired is the membership the orchestrator wants, as seen by one agent.
+type Desired struct {
+	// SetName is the replica-set name the orchestrator expects; empty means Settings.SetName.
+	SetName string `json:"setName,omitempty"`
+	// Self is the canonical address of the mongod beside this agent.
+	Self string `json:"self"`
+	// Members is every mongod that should be in the set, in any order.
+	Members []Member `json:"members"`
+	// Foreign lists addresses the orchestrator knows belong to another stack or service; finding
+	// one in the set's config stops all changes (rule 8).
+	Foreign []string `json:"foreign,omitempty"`
+}
+
+// member returns the desired member at host.
+func (d Desired) member(host string) (Member, bool) {
+	for _, m := range d.Members {
+		if m.Host == host {
+			return m, true
+		}
+	}
+	return Member{}, false
+}
+
+// ordered returns the members sorted by Order, then Host, so every agent sees the same order.
+func (d Desired) ordered() []Member {
+	ms := append([]Member(nil), d.Members...)
+	sort.SliceStable(ms, func(i, j int) bool {
+		if ms[i].Order != ms[j].Order {
+			return ms[i].Order < ms[j].Order
+		}
+		return ms[i].Host < ms[j].Host
+	})
+	return ms
+}
+
+// problem returns why the desired state cannot be acted on, or "".
+func (d Desired) problem(s Settings) string {
+	if d.SetName != "" && d.SetName != s.SetName {
+		return fmt.Sprintf("metadata describes set %q but this agent manages %q", d.SetName, s.SetName)
+	}
+	if err := checkAddress(d.Self); err != nil {
+		return fmt.Sprintf("self address: %v", err)
+	}
+	hosts := map[string]bool{}
+	ids := map[string]string{}
+	foreign := map[string]bool{}
+	for _, f := range d.Foreign {
+		foreign[f] = true
+	}
+	for _, m := range d.Members {
+		if err := checkAddress(m.Host); err != nil {
+			return fmt.Sprintf("member address: %v", err)
+		}
+		if hosts[m.Host] {
+			return fmt.Sprintf("member %s is listed twice", m.Host)
+		}
+		hosts[m.Host] = true
+		if foreign[m.Host] {
+			return fmt.Sprintf("member %s is also listed as belonging to another stack or service", m.Host)
+		}
+		if m.HostID != "" {
+			if other, dup := ids[m.HostID]; dup {
+				return fmt.Sprintf("members %s and %s claim the same host %q", other, m.Host, m.HostID)
+			}
+			ids[m.HostID] = m.Host
+		}
+		if m.Role.Priority < 0 || m.Role.Priority > 1000 {
+			return fmt.Sprintf("member %s has priority %g outside 0–1000", m.Host, m.Role.Priority)
+		}
+	}
+	return ""
+}
+
+// checkAddress accepts a "host:port" address with a non-empty host and a numeric port.
+func checkAddress(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	if host == "" {
+		return fmt.Errorf("%q has no host", addr)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+		return fmt.Errorf("%q has no valid port", addr)
+	}
+	return nil
+}

@@ -1,0 +1,338 @@
+package mongors
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// TLSConfig says how to reach mongod over TLS. The zero value means plain TCP.
+type TLSConfig struct {
+	// Enabled turns TLS on; setting CAFile or CertFile turns it on too.
+	Enabled bool `json:"enabled"`
+	// CAFile is a PEM bundle of the CAs to trust; empty means the system pool.
+	CAFile string `json:"caFile,omitempty"`
+	// CertFile and KeyFile are the PEM client certificate and key; empty means no client cert.
+	CertFile string `json:"certFile,omitempty"`
+	KeyFile  string `json:"keyFile,omitempty"`
+	// Insecure skips verifying the server's certificate. It must be asked for explicitly.
+	Insecure bool `json:"insecure,omitempty"`
+}
+
+func (t TLSConfig) on() bool { return t.Enabled || t.CAFile != "" || t.CertFile != "" }
+
+// ConnConfig says how to reach the local mongod and its peers. Every connection is direct (one
+// node, no discovery), which is the only way to reach a node without a config.
+type ConnConfig struct {
+	// Address is the local mongod's "host:port".
+	Address string `json:"address"`
+	// Username and Password authenticate every connection; empty Username means no auth.
+	Username string `json:"username,omitempty"`
+	Password string `json:"-"`
+	// AuthSource is the database holding the user; empty means "admin".
+	AuthSource string `json:"authSource,omitempty"`
+	// AuthMechanism is e.g. "SCRAM-SHA-256"; empty lets the driver negotiate.
+	AuthMechanism string `json:"authMechanism,omitempty"`
+	// TLS is the transport security; zero means none.
+	TLS TLSConfig `json:"tls"`
+	// ConnectTimeout bounds dialling and server selection; zero means 5 s.
+	ConnectTimeout time.Duration `json:"connectTimeout"`
+	// CommandTimeout is the server-side maxTimeMS of a reconfig and the client-side bound of every
+	// command (plus ConnectTimeout); zero means 10 s.
+	CommandTimeout time.Duration `json:"commandTimeout"`
+	// HeartbeatInterval is the driver's monitoring interval (minimum 500 ms); zero means the
+	// driver's default of 10 s.
+	HeartbeatInterval time.Duration `json:"heartbeatInterval"`
+	// IdleClose closes connections to a node not used for this long; zero means 1 min.
+	IdleClose time.Duration `json:"idleClose"`
+}
+
+// String renders the config without its password.
+func (c ConnConfig) String() string {
+	pw := ""
+	if c.Password != "" {
+		pw = " password=<redacted>"
+	}
+	return fmt.Sprintf("address=%s user=%q authSource=%q%s tls=%t", c.Address, c.Username, c.AuthSource, pw, c.TLS.on())
+}
+
+func (c ConnConfig) withDefaults() ConnConfig {
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 5 * time.Second
+	}
+	if c.CommandTimeout <= 0 {
+		c.CommandTimeout = 10 * time.Second
+	}
+	if c.IdleClose <= 0 {
+		c.IdleClose = time.Minute
+	}
+	if c.AuthSource == "" {
+		c.AuthSource = "admin"
+	}
+	return c
+}
+
+// DriverClient is the Client backed by the MongoDB Go driver, one direct connection pool per node.
+type DriverClient struct {
+	cfg ConnConfig
+	tls *tls.Config
+
+	mu      sync.Mutex
+	clients map[string]*pooled
+	closed  bool
+}
+
+type pooled struct {
+	c        *mongo.Client
+	lastUsed time.Time
+}
+
+var _ Client = (*DriverClient)(nil)
+
+// NewDriverClient checks cfg and loads its TLS files; it dials nothing yet.
+func NewDriverClient(cfg ConnConfig) (*DriverClient, error) {
+	cfg = cfg.withDefaults()
+	if err := checkAddress(cfg.Address); err != nil {
+		return nil, fmt.Errorf("mongod address: %w", err)
+	}
+	if cfg.Password != "" && cfg.Username == "" {
+		return nil, errors.New("mongod password given without a username")
+	}
+	dc := &DriverClient{cfg: cfg, clients: map[string]*pooled{}}
+	if cfg.TLS.on() {
+		t, err := loadTLS(cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		dc.tls = t
+	}
+	return dc, nil
+}
+
+func loadTLS(t TLSConfig) (*tls.Config, error) {
+	out := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.Insecure} //nolint:gosec // opt-in switch
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("read tls ca file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls ca file %s: no PEM certificate", t.CAFile)
+		}
+		out.RootCAs = pool
+	}
+	if t.CertFile != "" || t.KeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load tls client certificate %s: %w", t.CertFile, err)
+		}
+		out.Certificates = []tls.Certificate{cert}
+	}
+	return out, nil
+}
+
+// Local is the local mongod's address.
+func (d *DriverClient) Local() string { return d.cfg.Address }
+
+// Close disconnects from every node.
+func (d *DriverClient) Close(ctx context.Context) error {
+	d.mu.Lock()
+	d.closed = true
+	clients := d.clients
+	d.clients = map[string]*pooled{}
+	d.mu.Unlock()
+	var errs []error
+	for _, p := range clients {
+		errs = append(errs, p.c.Disconnect(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// client returns the pool for addr, closing pools left idle.
+func (d *DriverClient) client(addr string) (*mongo.Client, error) {
+	now := time.Now()
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil, errors.New("mongo client closed")
+	}
+	var idle []*mongo.Client
+	for a, p := range d.clients {
+		if a != addr && now.Sub(p.lastUsed) > d.cfg.IdleClose {
+			idle = append(idle, p.c)
+			delete(d.clients, a)
+		}
+	}
+	p := d.clients[addr]
+	if p == nil {
+		c, err := mongo.Connect(d.options(addr))
+		if err != nil {
+			d.mu.Unlock()
+			return nil, fmt.Errorf("connect %s: %s", addr, d.redact(err.Error()))
+		}
+		p = &pooled{c: c}
+		d.clients[addr] = p
+	}
+	p.lastUsed = now
+	d.mu.Unlock()
+	for _, c := range idle {
+		ctx, cancel := context.WithTimeout(context.Background(), d.cfg.ConnectTimeout)
+		_ = c.Disconnect(ctx) // an idle pool's close error changes nothing for the caller
+		cancel()
+	}
+	return p.c, nil
+}
+
+func (d *DriverClient) options(addr string) *options.ClientOptions {
+	o := options.Client().
+		SetHosts([]string{addr}).
+		SetDirect(true).
+		SetAppName("replset-agent").
+		SetConnectTimeout(d.cfg.ConnectTimeout).
+		SetServerSelectionTimeout(d.cfg.ConnectTimeout).
+		SetMaxPoolSize(4).
+		SetRetryReads(false).
+		SetRetryWrites(false)
+	if d.cfg.HeartbeatInterval > 0 {
+		o.SetHeartbeatInterval(d.cfg.HeartbeatInterval)
+	}
+	if d.cfg.Username != "" {
+		o.SetAuth(options.Credential{
+			Username:      d.cfg.Username,
+			Password:      d.cfg.Password,
+			AuthSource:    d.cfg.AuthSource,
+			AuthMechanism: d.cfg.AuthMechanism,
+		})
+	}
+	if d.tls != nil {
+		o.SetTLSConfig(d.tls)
+	}
+	return o
+}
+
+// run sends one admin command to addr and returns its reply, converting every failure into a
+// *CommandError or *UnreachableError whose text holds no credential.
+func (d *DriverClient) run(ctx context.Context, addr, op string, cmd bson.D) (bson.Raw, error) {
+	c, err := d.client(addr)
+	if err != nil {
+		return nil, &UnreachableError{Op: op, Addr: addr, Detail: err.Error()}
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.CommandTimeout+d.cfg.ConnectTimeout)
+	defer cancel()
+	raw, err := c.Database("admin").RunCommand(ctx, cmd).Raw()
+	if err != nil {
+		return nil, d.classify(ctx, op, addr, err)
+	}
+	return raw, nil
+}
+
+func (d *DriverClient) classify(ctx context.Context, op, addr string, err error) error {
+	var ce mongo.CommandError
+	if errors.As(err, &ce) && ce.Code != 0 {
+		return &CommandError{Op: op, Addr: addr, Code: ce.Code, Name: ce.Name, Message: d.redact(ce.Message)}
+	}
+	if ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled) {
+		return fmt.Errorf("%s on %s: %w", op, addr, context.Canceled)
+	}
+	return &UnreachableError{Op: op, Addr: addr, Detail: d.redact(err.Error())}
+}
+
+// redact removes the password from driver text; the driver is not known to include it, but a
+// credential in a log line costs too much to trust that.
+func (d *DriverClient) redact(s string) string {
+	if d.cfg.Password == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, d.cfg.Password, "<redacted>")
+}
+
+// Hello returns addr's hello.
+func (d *DriverClient) Hello(ctx context.Context, addr string) (Hello, error) {
+	raw, err := d.run(ctx, addr, "hello", bson.D{{Key: "hello", Value: 1}})
+	if err != nil {
+		return Hello{}, err
+	}
+	var r helloReply
+	if err := bson.Unmarshal(raw, &r); err != nil {
+		return Hello{}, fmt.Errorf("decode hello from %s: %w", addr, err)
+	}
+	return r.hello(), nil
+}
+
+// GetConfig returns addr's config and, with commitment, whether it is committed.
+func (d *DriverClient) GetConfig(ctx context.Context, addr string, commitment bool) (Config, bool, error) {
+	cmd := bson.D{{Key: "replSetGetConfig", Value: 1}}
+	if commitment {
+		cmd = append(cmd, bson.E{Key: "commitmentStatus", Value: true})
+	}
+	raw, err := d.run(ctx, addr, "replSetGetConfig", cmd)
+	if err != nil {
+		return Config{}, false, err
+	}
+	doc, ok := raw.Lookup("config").DocumentOK()
+	if !ok {
+		return Config{}, false, fmt.Errorf("replSetGetConfig on %s: reply has no config", addr)
+	}
+	cfg, err := parseConfig(doc)
+	if err != nil {
+		return Config{}, false, fmt.Errorf("replSetGetConfig on %s: %w", addr, err)
+	}
+	committed, _ := raw.Lookup("commitmentStatus").BooleanOK()
+	return cfg, committed, nil
+}
+
+// GetStatus returns addr's replSetGetStatus.
+func (d *DriverClient) GetStatus(ctx context.Context, addr string) (ReplStatus, error) {
+	raw, err := d.run(ctx, addr, "replSetGetStatus", bson.D{{Key: "replSetGetStatus", Value: 1}})
+	if err != nil {
+		return ReplStatus{}, err
+	}
+	var r statusReply
+	if err := bson.Unmarshal(raw, &r); err != nil {
+		return ReplStatus{}, fmt.Errorf("decode replSetGetStatus from %s: %w", addr, err)
+	}
+	return r.status(), nil
+}
+
+// Initiate runs replSetInitiate with an explicit config.
+func (d *DriverClient) Initiate(ctx context.Context, addr string, cfg Config) error {
+	_, err := d.run(ctx, addr, "replSetInitiate", bson.D{{Key: "replSetInitiate", Value: configDoc(cfg)}})
+	return err
+}
+
+// Reconfig runs a non-force replSetReconfig bounded by maxTimeMS.
+func (d *DriverClient) Reconfig(ctx context.Context, addr string, cfg Config) error {
+	_, err := d.run(ctx, addr, "replSetReconfig", reconfigCommand(cfg, d.cfg.CommandTimeout))
+	return err
+}
+
+// reconfigCommand is the one place a reconfig command is built: it has no force field.
+func reconfigCommand(cfg Config, maxTime time.Duration) bson.D {
+	return bson.D{
+		{Key: "replSetReconfig", Value: configDoc(cfg)},
+		{Key: "maxTimeMS", Value: maxTime.Milliseconds()},
+	}
+}
+
+// StepDown runs replSetStepDown for period (at least 1 s), letting secondaries catch up for up
+// to 10 s first.
+func (d *DriverClient) StepDown(ctx context.Context, addr string, period time.Duration) error {
+	secs := max(int64(period/time.Second), 2)
+	catchUp := min(int64(10), secs-1)
+	_, err := d.run(ctx, addr, "replSetStepDown", bson.D{
+		{Key: "replSetStepDown", Value: secs},
+		{Key: "secondaryCatchUpPeriodSecs", Value: catchUp},
+	})
+	return err
+}

@@ -1,0 +1,233 @@
+package mongors
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCheckReconfig feeds the safety gate proposals that each break one rule, as a buggy step
+// would; every one must be refused with that rule's number, and the unbroken proposal accepted.
+func TestCheckReconfig(t *testing.T) {
+	long := t0.Add(-time.Hour)
+	base := func() (Desired, Observed, Config) {
+		d := listed(1, 1, 2, 3, 4, 5)
+		o := gone(onPrimary(1, config(10, []int{1, 2, 3}, 4, 5, 6), map[int]int{6: StateDown}), long, long, 6)
+		next := o.Config.Clone()
+		next.Version = 11
+		return d, o, next
+	}
+	edit := func(c *Config, h int, f func(*ConfigMember)) {
+		for i := range c.Members {
+			if c.Members[i].Host == host(h) {
+				f(&c.Members[i])
+			}
+		}
+	}
+	promote := func(h int) func(*Config) {
+		return func(c *Config) { edit(c, h, func(m *ConfigMember) { m.Votes, m.Priority = 1, 1 }) }
+	}
+	cases := []struct {
+		name   string
+		change func(d *Desired, o *Observed, next *Config)
+		rule   int // 0: accepted
+	}{
+		{"valid promotion", func(_ *Desired, _ *Observed, n *Config) { promote(4)(n) }, 0},
+		{"valid addition", func(d *Desired, _ *Observed, n *Config) {
+			d.Members = append(d.Members, Member{Host: host(7), Order: 7})
+			n.Members = append(n.Members, ConfigMember{ID: 6, Host: host(7)})
+		}, 0},
+		{"valid removal", func(_ *Desired, _ *Observed, n *Config) { n.Members = n.Members[:5] }, 0},
+		{"local is a secondary", func(_ *Desired, o *Observed, n *Config) {
+			promote(4)(n)
+			o.Local.Hello.IsWritablePrimary = false
+		}, 2},
+		{"config read from a secondary", func(_ *Desired, o *Observed, n *Config) { promote(4)(n); o.Source = host(2) }, 2},
+		{"no primary at all", func(_ *Desired, o *Observed, n *Config) { promote(4)(n); o.Primary = "" }, 7},
+		{"forced-style version jump", func(_ *Desired, _ *Observed, n *Config) { promote(4)(n); n.Version += 10000 }, 3},
+		{"version not bumped", func(_ *Desired, _ *Observed, n *Config) { promote(4)(n); n.Version = 10 }, 3},
+		{"current config not committed", func(_ *Desired, o *Observed, n *Config) { promote(4)(n); o.Committed = false }, 3},
+		{"two voting changes", func(_ *Desired, _ *Observed, n *Config) { promote(4)(n); promote(5)(n) }, 3},
+		{"two members changed", func(d *Desired, _ *Observed, n *Config) {
+			d.Members = append(d.Members, Member{Host: host(7), Order: 7}, Member{Host: host(8), Order: 8})
+			n.Members = append(n.Members, ConfigMember{ID: 6, Host: host(7)}, ConfigMember{ID: 7, Host: host(8)})
+		}, 3},
+		{"new member with a vote", func(d *Desired, _ *Observed, n *Config) {
+			d.Members = append(d.Members, Member{Host: host(7), Order: 7})
+			n.Members = append(n.Members, ConfigMember{ID: 6, Host: host(7), Votes: 1, Priority: 1})
+		}, 4},
+		{"promotion of a syncing member", func(_ *Desired, o *Observed, n *Config) {
+			promote(4)(n)
+			o.Status.Members[3].State = StateStartup2
+		}, 4},
+		{"eight voters", func(d *Desired, o *Observed, n *Config) {
+			c := config(10, []int{1, 2, 3, 4, 5, 6, 7}, 8)
+			*o = onPrimary(1, c, nil)
+			*d = listed(1, 1, 2, 3, 4, 5, 6, 7, 8)
+			*n = c.Clone()
+			n.Version = 11
+			promote(8)(n)
+		}, 4},
+		{"non-voter with priority", func(_ *Desired, _ *Observed, n *Config) {
+			edit(n, 4, func(m *ConfigMember) { m.Priority = 1 })
+		}, 4},
+		{"removal of a listed member", func(_ *Desired, o *Observed, n *Config) {
+			n.Members = append(n.Members[:4], n.Members[5:]...)
+			o.Status.Members[4].Health, o.Status.Members[4].State = 0, StateDown
+		}, 5},
+		{"removal inside the absence grace", func(_ *Desired, o *Observed, n *Config) {
+			n.Members = n.Members[:5]
+			o.Memory.AbsentSince[host(6)] = t0.Add(-time.Second)
+		}, 5},
+		{"removal inside the unreachable grace", func(_ *Desired, o *Observed, n *Config) {
+			n.Members = n.Members[:5]
+			o.Memory.UnreachableSince[host(6)] = t0.Add(-time.Second)
+		}, 5},
+		{"removal of a reachable member", func(_ *Desired, o *Observed, n *Config) {
+			n.Members = n.Members[:5]
+			delete(o.Memory.UnreachableSince, host(6))
+		}, 5},
+		{"removal losing the majority", func(d *Desired, o *Observed, n *Config) {
+			c := config(10, []int{1, 2, 3, 4, 5})
+			*d = listed(1, 1, 2, 3, 4)
+			*o = gone(onPrimary(1, c, map[int]int{4: StateDown, 5: StateDown}), long, long, 5)
+			*n = c.Clone()
+			n.Version = 11
+			n.Members = n.Members[:4]
+			o.Status.Members[2].Health, o.Status.Members[2].State = 0, StateDown
+		}, 5},
+		{"removal of the primary", func(d *Desired, o *Observed, n *Config) {
+			d.Members = d.Members[1:]
+			o.Memory.AbsentSince[host(1)], o.Memory.UnreachableSince[host(1)] = long, long
+			n.Members = n.Members[1:]
+		}, 6},
+		{"demotion of the primary", func(_ *Desired, _ *Observed, n *Config) {
+			edit(n, 1, func(m *ConfigMember) { m.Votes, m.Priority = 0, 0 })
+		}, 6},
+		{"primary made hidden", func(d *Desired, _ *Observed, n *Config) {
+			*d = withRole(*d, 1, Role{Hidden: true})
+			edit(n, 1, func(m *ConfigMember) { m.Hidden, m.Priority = true, 0 })
+		}, 6},
+		{"set renamed", func(_ *Desired, _ *Observed, n *Config) { promote(4)(n); n.Name = "other" }, 8},
+		{"foreign host in the config", func(d *Desired, _ *Observed, n *Config) {
+			d.Foreign = []string{host(9)}
+			n.Members = append(n.Members, ConfigMember{ID: 6, Host: host(9)})
+		}, 8},
+		{"voter's host edited in place", func(d *Desired, _ *Observed, n *Config) {
+			edit(n, 3, func(m *ConfigMember) { m.Host = host(13) })
+		}, 9},
+		{"host re-keyed to a new _id", func(_ *Desired, _ *Observed, n *Config) {
+			edit(n, 5, func(m *ConfigMember) { m.ID = 40 })
+		}, 9},
+		{"non-voting role gets a vote", func(d *Desired, _ *Observed, n *Config) {
+			*d = withRole(*d, 4, Role{NonVoting: true})
+			promote(4)(n)
+		}, 10},
+		{"hidden role ignored on promotion", func(d *Desired, o *Observed, n *Config) {
+			*d = withRole(*d, 4, Role{Hidden: true})
+			promote(4)(n)
+		}, 10},
+		{"duplicate _id", func(d *Desired, _ *Observed, n *Config) {
+			d.Members = append(d.Members, Member{Host: host(7), Order: 7})
+			n.Members = append(n.Members, ConfigMember{ID: 1, Host: host(7)})
+		}, 11},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d, o, next := base()
+			tc.change(&d, &o, &next)
+			err := checkAction(Action{Kind: KindReconfig, Config: &next}, d, o, t0, Settings{}.WithDefaults())
+			assertRule(t, err, tc.rule)
+		})
+	}
+}
+
+func TestCheckInitiate(t *testing.T) {
+	s := Settings{}.WithDefaults()
+	valid := func() (Desired, Observed, Config) {
+		d := listed(1, 1, 2, 3)
+		return d, ghosts(1, d), initialConfig(d.ordered(), s)
+	}
+	cases := []struct {
+		name   string
+		change func(d *Desired, o *Observed, c *Config)
+		rule   int
+	}{
+		{"valid", func(*Desired, *Observed, *Config) {}, 0},
+		{"config already there", func(_ *Desired, o *Observed, _ *Config) {
+			o.Local.Hello.SetVersion = 1
+			o.Local.Hello.SetName = "letschat"
+		}, 1},
+		{"peer has a config", func(_ *Desired, o *Observed, _ *Config) { o.Candidates[0].Hello.SetVersion = 3 }, 1},
+		{"peer unreachable", func(_ *Desired, o *Observed, _ *Config) { o.Candidates[1].Err = "refused" }, 1},
+		{"too few", func(d *Desired, o *Observed, c *Config) {
+			d.Members = d.Members[:2]
+			c.Members = c.Members[:2]
+		}, 1},
+		{"not the initiator", func(d *Desired, o *Observed, _ *Config) {
+			d.Self = host(2)
+			*o = ghosts(2, *d)
+		}, 1},
+		{"candidate left out", func(_ *Desired, _ *Observed, c *Config) { c.Members[2].Host = host(9) }, 1},
+		{"version not 1", func(_ *Desired, _ *Observed, c *Config) { c.Version = 2 }, 1},
+		{"wrong set name", func(_ *Desired, _ *Observed, c *Config) { c.Name = "other" }, 8},
+		{"initiator unelectable", func(_ *Desired, _ *Observed, c *Config) { c.Members[0].Votes, c.Members[0].Priority = 0, 0 }, 6},
+		{"hidden role ignored", func(d *Desired, _ *Observed, _ *Config) { *d = withRole(*d, 3, Role{Hidden: true}) }, 10},
+		{"duplicate _id", func(_ *Desired, _ *Observed, c *Config) { c.Members[2].ID = 1 }, 11},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d, o, c := valid()
+			tc.change(&d, &o, &c)
+			assertRule(t, checkAction(Action{Kind: KindInitiate, Config: &c}, d, o, t0, s), tc.rule)
+		})
+	}
+}
+
+func TestCheckStepDownAndWait(t *testing.T) {
+	o := onPrimary(1, config(3, []int{1, 2, 3}), nil)
+	sec := o
+	sec.Local.Hello.IsWritablePrimary = false
+	s := Settings{}.WithDefaults()
+	assertRule(t, checkAction(Action{Kind: KindStepDown}, listed(1, 1, 2, 3), o, t0, s), 0)
+	assertRule(t, checkAction(Action{Kind: KindStepDown}, listed(1, 1, 2, 3), sec, t0, s), 2)
+	c := config(4, []int{1})
+	assertRule(t, checkAction(Action{Kind: KindWait, Config: &c}, listed(1, 1, 2, 3), o, t0, s), 7)
+	assertRule(t, checkAction(Action{Kind: "force"}, listed(1, 1, 2, 3), o, t0, s), 7)
+}
+
+// TestPlan_refusesUnsafeProposal shows that the gate sits on Plan's only exit: an observed config
+// that already breaks MongoDB's limits (a member with two votes, as a hand edit could leave)
+// makes the proposal built on it fail the gate, and Plan returns a Wait naming the rule.
+func TestPlan_refusesUnsafeProposal(t *testing.T) {
+	d := listed(1, 1, 2, 3, 4, 5)
+	o := onPrimary(1, config(3, []int{1, 2, 3}, 4, 5), nil)
+	if a := Plan(d, o, t0, Settings{}); a.Kind != KindReconfig {
+		t.Fatalf("want a reconfig from the sound config, got %s", a)
+	}
+	c := o.Config.Clone()
+	c.Members[1].Votes = 2
+	o.Config = &c
+	a := Plan(d, o, t0, Settings{})
+	if a.Kind != KindWait || !strings.Contains(a.Reason, "rule 11") {
+		t.Fatalf("want the gate to refuse with rule 11, got %s", a)
+	}
+}
+
+func assertRule(t *testing.T, err error, rule int) {
+	t.Helper()
+	if rule == 0 {
+		if err != nil {
+			t.Fatalf("want accepted, got %v", err)
+		}
+		return
+	}
+	var re *RuleError
+	if !errors.As(err, &re) {
+		t.Fatalf("want rule %d broken, got %v", rule, err)
+	}
+	if re.Rule != rule {
+		t.Fatalf("want rule %d, got %v", rule, err)
+	}
+}

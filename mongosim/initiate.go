@@ -1,0 +1,147 @@
+package mongosim
+
+import (
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+func firstValue(body bson.Raw) bson.RawValue {
+	e, err := body.IndexErr(0)
+	if err != nil {
+		return bson.RawValue{}
+	}
+	return e.Value()
+}
+
+// awaitHeartbeatRoundLocked waits for the next simulation step, the emulator's stand-in for the
+// quorum check's heartbeat round trip. Other config changes get 109 meanwhile, as in mongod.
+func (c *Cluster) awaitHeartbeatRoundLocked(down chan struct{}) waitResult {
+	start := c.steps
+	return c.waitLocked(down, time.Time{}, func() bool { return c.steps > start })
+}
+
+// replSetInitiate validates (every failure is 93), then runs the quorum check in-process: each
+// proposed member must be a running node reachable from this one through the partition matrix,
+// without a config (103) and without data (110).
+func (cc *cmdCtx) replSetInitiate() (bson.D, error) {
+	c, n := cc.c, cc.n
+	if n.config != nil {
+		return nil, alreadyInitialized()
+	}
+	if n.configBusy {
+		return nil, cmdErr(CodeConfigurationInProgress, "Cannot run replSetInitiate because the node is currently updating its configuration")
+	}
+	arg := firstValue(cc.body)
+	var cfg *Config
+	defaulted := false
+	if arg.Type == bson.TypeEmbeddedDocument && len(arg.Value) > 5 {
+		var err error
+		if cfg, err = c.parseInitiateConfig(n, bson.Raw(arg.Value)); err != nil {
+			return nil, err
+		}
+	} else {
+		defaulted = true
+		cfg = &Config{ID: c.opts.SetName, Version: 1, Settings: defaultSettings(),
+			Members: []Member{{ID: 0, Host: n.addr, BuildIndexes: true, Priority: 1, Votes: 1}}}
+	}
+	cfg.Term = 0
+	n.configBusy = true
+	defer func() { n.configBusy = false }()
+	if c.awaitHeartbeatRoundLocked(cc.down) != waitOK {
+		return nil, cmdErr(CodeInterruptedDueToReplStateChange, "node shutting down")
+	}
+	if n.config != nil {
+		return nil, alreadyInitialized()
+	}
+	if err := c.initiateQuorumLocked(n, cfg); err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	cfg.ReplicaSetID = bson.NewObjectID()
+	msg, _ := bson.Marshal(bson.D{{Key: "msg", Value: "initiating set"}})
+	n.oplog = append(n.oplog, Entry{OpTime: OpTime{TS: c.nextTimestampLocked(now), Term: n.term}, Wall: now, Op: "n", Doc: msg})
+	c.installLocked(n, cfg, OriginInitiate, now)
+	n.lastPrimarySeen = now
+	if defaulted {
+		return bson.D{
+			{Key: "info2", Value: "no configuration specified. Using a default configuration for the set"},
+			{Key: "me", Value: n.addr},
+		}, nil
+	}
+	return bson.D{}, nil
+}
+
+func alreadyInitialized() *CommandError {
+	return &CommandError{Code: CodeAlreadyInitialized, Message: "already initialized",
+		Extra: bson.D{{Key: "info", Value: "try querying local.system.replset to see current configuration"}}}
+}
+
+func (c *Cluster) parseInitiateConfig(n *node, raw bson.Raw) (*Config, error) {
+	bad := func(format string, args ...any) error {
+		return cmdErr(CodeInvalidReplicaSetConfig, format, args...)
+	}
+	p, err := parseConfig(raw)
+	if err != nil {
+		return nil, bad("%s", err.Error())
+	}
+	cfg := p.cfg
+	if cfg.ID != c.opts.SetName {
+		return nil, bad("Rejecting initiate with a set name that differs from command line set name, initiate set name: %s, command line set name: %s", cfg.ID, c.opts.SetName)
+	}
+	if !p.versionGiven {
+		cfg.Version = 1
+	}
+	if cfg.Version != 1 {
+		return nil, bad("The config version must be 1 for replSetInitiate, found %d", cfg.Version)
+	}
+	if p.termGiven && p.term != 0 {
+		return nil, bad("The config term must be 0 for replSetInitiate, found %d", p.term)
+	}
+	if p.hasSetID {
+		return nil, bad("replica set configuration cannot contain 'replicaSetId' field when called from replSetInitiate")
+	}
+	if p.hasNewlyAdded {
+		return nil, bad("Cannot provide newlyAdded field to member config during initiate.")
+	}
+	if err := validateConfig(cfg); err != nil {
+		return nil, bad("%s", err.Error())
+	}
+	vt := versionTerm{1, 0}
+	self, ok := cfg.Member(n.addr)
+	if !ok {
+		return nil, bad("No host described in new configuration with %s for replica set %s maps to this node", vt, cfg.ID)
+	}
+	if !self.Electable() {
+		return nil, bad("This node, %s, with _id %d is not electable under the new configuration with %s for replica set %s", n.addr, self.ID, vt, cfg.ID)
+	}
+	return cfg, nil
+}
+
+func (c *Cluster) initiateQuorumLocked(n *node, cfg *Config) error {
+	var failed []string
+	for _, m := range cfg.Members {
+		x := c.nodes[m.Host]
+		if x == n {
+			continue
+		}
+		if x == nil || !c.linkedLocked(n, x) {
+			failed = append(failed, m.Host+" failed with Error connecting to "+m.Host+" :: caused by :: Connection refused")
+			continue
+		}
+		if x.config != nil && x.config.ID != cfg.ID {
+			return cmdErr(CodeNewReplicaSetConfigurationIncompatible, "Our set name did not match that of %s", m.Host)
+		}
+		if x.config != nil {
+			return cmdErr(CodeNewReplicaSetConfigurationIncompatible, "Our config version of %d is no larger than the version on %s, which is %d", cfg.Version, m.Host, x.config.Version)
+		}
+		if x.hasData() {
+			return cmdErr(CodeCannotInitializeNodeWithData, "'%s' has data already, cannot initiate set.", m.Host)
+		}
+	}
+	if len(failed) > 0 {
+		return cmdErr(CodeNodeNotFound, "replSetInitiate quorum check failed because not all proposed set members responded affirmatively: %s", strings.Join(failed, ", "))
+	}
+	return nil
+}

@@ -1,0 +1,195 @@
+package mongosim
+
+import (
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// CodeInvalidOptions is returned for options only test builds accept.
+const CodeInvalidOptions int32 = 72
+
+func init() { codeNames[CodeInvalidOptions] = "InvalidOptions" }
+
+func notYetInitialized() *CommandError {
+	return &CommandError{
+		Code:    CodeNotYetInitialized,
+		Message: "no replset config has been received",
+		Extra:   bson.D{{Key: "info", Value: "run rs.initiate(...) if not yet done for the set"}},
+	}
+}
+
+func removedError() *CommandError {
+	return cmdErr(CodeInvalidReplicaSetConfig, "Our replica set config is invalid or we are not a member of it")
+}
+
+func dateOf(t time.Time) bson.DateTime { return bson.NewDateTimeFromTime(t) }
+
+func (cc *cmdCtx) replSetGetStatus() (bson.D, error) {
+	c, n := cc.c, cc.n
+	if n.config == nil {
+		return nil, notYetInitialized()
+	}
+	if _, ok := n.self(); !ok {
+		return nil, removedError()
+	}
+	now := time.Now()
+	members := bson.A{}
+	for _, m := range n.config.Members {
+		members = append(members, c.memberStatusLocked(n, m, now))
+	}
+	voting, writable := 0, 0
+	for _, m := range n.config.Members {
+		if m.Voting() {
+			voting++
+			if !m.ArbiterOnly {
+				writable++
+			}
+		}
+	}
+	syncID := int32(-1)
+	if m, ok := n.config.Member(n.syncSource); ok {
+		syncID = int32(m.ID)
+	}
+	last := n.lastOp()
+	return bson.D{
+		{Key: "set", Value: n.config.ID},
+		{Key: "date", Value: dateOf(now)},
+		{Key: "myState", Value: int32(n.state)},
+		{Key: "term", Value: n.term},
+		{Key: "syncSourceHost", Value: n.syncSource},
+		{Key: "syncSourceId", Value: syncID},
+		{Key: "heartbeatIntervalMillis", Value: c.opts.HeartbeatInterval.Milliseconds()},
+		{Key: "majorityVoteCount", Value: int32(n.config.MajorityVoteCount())},
+		{Key: "writeMajorityCount", Value: int32(n.config.WriteMajorityCount())},
+		{Key: "votingMembersCount", Value: int32(voting)},
+		{Key: "writableVotingMembersCount", Value: int32(writable)},
+		{Key: "optimes", Value: bson.D{
+			{Key: "lastCommittedOpTime", Value: n.commitPoint.doc()},
+			{Key: "readConcernMajorityOpTime", Value: n.commitPoint.doc()},
+			{Key: "appliedOpTime", Value: last.doc()},
+			{Key: "durableOpTime", Value: last.doc()},
+			{Key: "lastAppliedWallTime", Value: dateOf(lastWall(n.oplog))},
+			{Key: "lastDurableWallTime", Value: dateOf(lastWall(n.oplog))},
+		}},
+		{Key: "members", Value: members},
+	}, nil
+}
+
+func (c *Cluster) memberStatusLocked(n *node, m Member, now time.Time) bson.D {
+	x := c.nodes[m.Host]
+	d := bson.D{{Key: "_id", Value: int32(m.ID)}, {Key: "name", Value: m.Host}}
+	if x == n {
+		d = append(d,
+			bson.E{Key: "health", Value: 1.0},
+			bson.E{Key: "state", Value: int32(n.state)},
+			bson.E{Key: "stateStr", Value: n.state.String()},
+			bson.E{Key: "uptime", Value: int32(now.Sub(n.startedAt).Seconds())},
+			bson.E{Key: "optime", Value: n.lastOp().doc()},
+			bson.E{Key: "optimeDate", Value: dateOf(lastWall(n.oplog))},
+			bson.E{Key: "lastAppliedWallTime", Value: dateOf(lastWall(n.oplog))},
+			bson.E{Key: "lastDurableWallTime", Value: dateOf(lastWall(n.oplog))},
+			bson.E{Key: "syncSourceHost", Value: n.syncSource},
+			bson.E{Key: "syncSourceId", Value: c.memberID(n.config, n.syncSource)},
+			bson.E{Key: "infoMessage", Value: ""},
+		)
+		if n.state == StatePrimary {
+			d = append(d,
+				bson.E{Key: "electionTime", Value: bson.Timestamp{T: uint32(n.electionTime.Unix()), I: 1}},
+				bson.E{Key: "electionDate", Value: dateOf(n.electionTime)},
+			)
+		}
+		return append(d,
+			bson.E{Key: "configVersion", Value: int32(n.config.Version)},
+			bson.E{Key: "configTerm", Value: n.config.Term},
+			bson.E{Key: "self", Value: true},
+			bson.E{Key: "lastHeartbeatMessage", Value: ""},
+		)
+	}
+	lastHB := dateOf(n.lastContact[m.Host])
+	if x == nil || !c.linkedLocked(n, x) || !compatible(n, x) {
+		zero := OpTime{Term: -1}
+		return append(d,
+			bson.E{Key: "health", Value: 0.0},
+			bson.E{Key: "state", Value: int32(StateDown)},
+			bson.E{Key: "stateStr", Value: StateDown.String()},
+			bson.E{Key: "uptime", Value: int32(0)},
+			bson.E{Key: "optime", Value: zero.doc()},
+			bson.E{Key: "optimeDurable", Value: zero.doc()},
+			bson.E{Key: "optimeDate", Value: dateOf(time.Unix(0, 0))},
+			bson.E{Key: "optimeDurableDate", Value: dateOf(time.Unix(0, 0))},
+			bson.E{Key: "lastAppliedWallTime", Value: dateOf(time.Unix(0, 0))},
+			bson.E{Key: "lastDurableWallTime", Value: dateOf(time.Unix(0, 0))},
+			bson.E{Key: "lastHeartbeat", Value: dateOf(now)},
+			bson.E{Key: "lastHeartbeatRecv", Value: lastHB},
+			bson.E{Key: "pingMs", Value: int64(0)},
+			bson.E{Key: "lastHeartbeatMessage", Value: "Error connecting to " + m.Host + " :: caused by :: Connection refused"},
+			bson.E{Key: "syncSourceHost", Value: ""},
+			bson.E{Key: "syncSourceId", Value: int32(-1)},
+			bson.E{Key: "infoMessage", Value: ""},
+			bson.E{Key: "configVersion", Value: int32(-1)},
+			bson.E{Key: "configTerm", Value: int64(-1)},
+		)
+	}
+	state := x.state
+	if x.config != nil {
+		if _, in := x.self(); !in {
+			state = StateRemoved
+		}
+	}
+	cfgVersion, cfgTerm := int32(-2), int64(-1)
+	if x.config != nil {
+		cfgVersion, cfgTerm = int32(x.config.Version), x.config.Term
+	}
+	wall := dateOf(lastWall(x.oplog))
+	return append(d,
+		bson.E{Key: "health", Value: 1.0},
+		bson.E{Key: "state", Value: int32(state)},
+		bson.E{Key: "stateStr", Value: state.String()},
+		bson.E{Key: "uptime", Value: int32(now.Sub(x.startedAt).Seconds())},
+		bson.E{Key: "optime", Value: x.lastOp().doc()},
+		bson.E{Key: "optimeDurable", Value: x.lastOp().doc()},
+		bson.E{Key: "optimeDate", Value: wall},
+		bson.E{Key: "optimeDurableDate", Value: wall},
+		bson.E{Key: "lastAppliedWallTime", Value: wall},
+		bson.E{Key: "lastDurableWallTime", Value: wall},
+		bson.E{Key: "lastHeartbeat", Value: lastHB},
+		bson.E{Key: "lastHeartbeatRecv", Value: dateOf(x.lastContact[n.addr])},
+		bson.E{Key: "pingMs", Value: int64(0)},
+		bson.E{Key: "lastHeartbeatMessage", Value: ""},
+		bson.E{Key: "syncSourceHost", Value: x.syncSource},
+		bson.E{Key: "syncSourceId", Value: c.memberID(n.config, x.syncSource)},
+		bson.E{Key: "infoMessage", Value: ""},
+		bson.E{Key: "configVersion", Value: cfgVersion},
+		bson.E{Key: "configTerm", Value: cfgTerm},
+	)
+}
+
+func (c *Cluster) memberID(cfg *Config, host string) int32 {
+	if m, ok := cfg.Member(host); ok && host != "" {
+		return int32(m.ID)
+	}
+	return -1
+}
+
+func (cc *cmdCtx) replSetGetConfig() (bson.D, error) {
+	n := cc.n
+	if n.config == nil {
+		return nil, notYetInitialized()
+	}
+	if v, err := cc.body.LookupErr("$_internalIncludeNewlyAdded"); err == nil {
+		if b, _ := asBool(v); b {
+			return nil, cmdErr(CodeInvalidOptions, "$_internalIncludeNewlyAdded cannot be used without enabling test commands")
+		}
+	}
+	d := bson.D{{Key: "config", Value: n.config.document(false)}}
+	if v, err := cc.body.LookupErr("commitmentStatus"); err == nil {
+		if b, _ := asBool(v); b {
+			if n.state != StatePrimary {
+				return nil, cmdErr(CodeNotWritablePrimary, "commitmentStatus is only supported on primary.")
+			}
+			d = append(d, bson.E{Key: "commitmentStatus", Value: n.configCommitted && n.configOplogCommitted})
+		}
+	}
+	return d, nil
+}
