@@ -38,9 +38,14 @@ type commonConfig struct {
 
 	LogLevel  string
 	LogFormat string
+
+	// talksToMongod is set for the roles that connect to mongod and plan (mongo, status); the
+	// letschat role only builds a URI and has no use for set-management or TLS flags.
+	talksToMongod bool
 }
 
-func (c *commonConfig) register(s *optionSet) {
+func (c *commonConfig) register(s *optionSet, talksToMongod bool) {
+	c.talksToMongod = talksToMongod
 	s.String(&c.MetadataURL, "metadata-url", "METADATA_URL", "http://rancher-metadata/2016-07-29", "Rancher metadata base URL, ending in an API version")
 	s.Enum(&c.MetadataMode, "metadata-mode", "METADATA_MODE", "long-poll", []string{"long-poll", "poll"}, "how changes are noticed")
 	s.Duration(&c.MetadataMaxWait, "metadata-max-wait", "METADATA_MAX_WAIT", 30*time.Second, "long-poll maxWait (the server may answer up to 5s later)")
@@ -52,16 +57,20 @@ func (c *commonConfig) register(s *optionSet) {
 	s.Enum(&c.AddressSource, "address-source", "ADDRESS_SOURCE", "host", []string{"host", "container"}, "member address: the host's agent_ip, or the container's primary_ip")
 	s.Int(&c.Port, "port", "MONGO_PORT", 27017, "mongod port on every member")
 	s.String(&c.ReplSet, "replset", "REPLSET_NAME", "letschat", "replica set name (mongod --replSet)")
-	s.Int(&c.MinMembers, "min-members", "MIN_MEMBERS", 3, "members needed before the set is initiated")
-	s.Duration(&c.RemovalGrace, "removal-grace", "REMOVAL_GRACE", 60*time.Second, "how long a member must be gone from metadata and unreachable before it is removed")
+	if talksToMongod {
+		s.Int(&c.MinMembers, "min-members", "MIN_MEMBERS", 3, "members needed before the set is initiated")
+		s.Duration(&c.RemovalGrace, "removal-grace", "REMOVAL_GRACE", 60*time.Second, "how long a member must be gone from metadata and unreachable before it is removed")
+	}
 	s.String(&c.Username, "username", "MONGO_USERNAME", "", "MongoDB user (empty: no authentication)")
 	s.Secret(&c.Password, "password", "MONGO_PASSWORD", "MongoDB password")
 	s.String(&c.PasswordFile, "password-file", "MONGO_PASSWORD_FILE", "", "file holding the MongoDB password (a Rancher secret)")
 	s.String(&c.AuthSource, "auth-source", "MONGO_AUTH_SOURCE", "admin", "authentication database")
-	s.String(&c.TLSCAFile, "tls-ca-file", "MONGO_TLS_CA_FILE", "", "CA bundle for TLS to mongod (enables TLS)")
-	s.String(&c.TLSCertFile, "tls-cert-file", "MONGO_TLS_CERT_FILE", "", "client certificate for TLS")
-	s.String(&c.TLSKeyFile, "tls-key-file", "MONGO_TLS_KEY_FILE", "", "client key for TLS")
-	s.Bool(&c.TLSInsecure, "tls-insecure", "MONGO_TLS_INSECURE", false, "skip TLS certificate verification (explicit opt-in, for testing only)")
+	if talksToMongod {
+		s.String(&c.TLSCAFile, "tls-ca-file", "MONGO_TLS_CA_FILE", "", "CA bundle for TLS to mongod (enables TLS)")
+		s.String(&c.TLSCertFile, "tls-cert-file", "MONGO_TLS_CERT_FILE", "", "client certificate for TLS")
+		s.String(&c.TLSKeyFile, "tls-key-file", "MONGO_TLS_KEY_FILE", "", "client key for TLS")
+		s.Bool(&c.TLSInsecure, "tls-insecure", "MONGO_TLS_INSECURE", false, "skip TLS certificate verification (explicit opt-in, for testing only)")
+	}
 	s.Enum(&c.LogLevel, "log-level", "LOG_LEVEL", "info", []string{"debug", "info", "warn", "error"}, "log level")
 	s.Enum(&c.LogFormat, "log-format", "LOG_FORMAT", "text", []string{"text", "json"}, "log format")
 }
@@ -84,7 +93,7 @@ func (c *commonConfig) validate() error {
 	if c.ReplSet == "" || strings.ContainsAny(c.ReplSet, "/ ,") {
 		return usagef("--replset (env REPLSET_NAME): %q is not a usable replica set name", c.ReplSet)
 	}
-	if c.MinMembers < 1 || c.MinMembers > 7 {
+	if c.talksToMongod && (c.MinMembers < 1 || c.MinMembers > 7) {
 		return usagef("--min-members (env MIN_MEMBERS): %d is outside 1..7", c.MinMembers)
 	}
 	if c.MetadataMaxWait < time.Second || c.MetadataMaxWait > 120*time.Second {

@@ -11,12 +11,12 @@ import (
 
 // Labels that set a member's role, on the mongo container or on its host (the container wins).
 const (
-	LabelPriority = "replset-agent.priority"   // election priority, 0–1000 (default 1)
-	LabelVotes    = "replset-agent.votes"      // "0" keeps the member non-voting for good
-	LabelHidden   = "replset-agent.hidden"     // "true": hidden from clients, priority 0
-	labelPrefix   = "replset-agent."           // every label above starts with it
-	labelUnknown  = "unknown role label"       // reason word in warnings
-	labelBad      = "role label has bad value" // reason word in warnings
+	LabelPriority  = "replset-agent.priority"   // election priority, 0–1000 (default 1)
+	LabelNonVoting = "replset-agent.non-voting" // "true" keeps the member at votes 0 for good
+	LabelHidden    = "replset-agent.hidden"     // "true": hidden from clients, priority 0
+	labelPrefix    = "replset-agent."           // every label above starts with it
+	labelUnknown   = "unknown role label"       // reason word in warnings
+	labelBad       = "role label has bad value" // reason word in warnings
 )
 
 // roleFromLabels reads a member's role. A label it cannot read is reported and ignored, so a typo
@@ -39,13 +39,12 @@ func roleFromLabels(host, container map[string]string) (mongors.Role, []string) 
 			r.Priority = p
 		}
 	}
-	if v, ok := get(LabelVotes); ok {
-		switch strings.TrimSpace(v) {
-		case "0":
-			r.NonVoting = true
-		case "1":
-		default:
-			problems = append(problems, fmt.Sprintf("%s: %s=%q (want 0 or 1)", labelBad, LabelVotes, v))
+	if v, ok := get(LabelNonVoting); ok {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %s=%q (want true or false)", labelBad, LabelNonVoting, v))
+		} else {
+			r.NonVoting = b
 		}
 	}
 	if v, ok := get(LabelHidden); ok {
@@ -58,7 +57,7 @@ func roleFromLabels(host, container map[string]string) (mongors.Role, []string) 
 	}
 	for _, labels := range []map[string]string{container, host} {
 		for k := range labels {
-			if strings.HasPrefix(k, labelPrefix) && k != LabelPriority && k != LabelVotes && k != LabelHidden {
+			if strings.HasPrefix(k, labelPrefix) && k != LabelPriority && k != LabelNonVoting && k != LabelHidden {
 				problems = append(problems, fmt.Sprintf("%s %q", labelUnknown, k))
 			}
 		}

@@ -35,7 +35,7 @@ type letschatConfig struct {
 
 func (c *letschatConfig) options() *optionSet {
 	s := newOptionSet("letschat", "Runs Let's Chat as a child process with LCB_DATABASE_URI (or settings.yml) kept current from\nRancher metadata, and restarts it, staggered across instances, when its seeds are gone.")
-	c.commonConfig.register(s)
+	c.commonConfig.register(s, false)
 	c.listenFlag.register(s)
 	s.String(&c.SourceIP, "metadata-source-ip", "METADATA_SOURCE_IP", "", "local address metadata requests come from (selects this container's self entry on hosts with several addresses)")
 	s.String(&c.LetschatService, "letschat-service", "LETSCHAT_SERVICE_NAME", "letschat", "name of the Let's Chat service in the stack (for the restart stagger rank)")

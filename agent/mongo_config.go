@@ -23,7 +23,7 @@ type mongoConfig struct {
 
 func (c *mongoConfig) options() *optionSet {
 	s := newOptionSet("mongo", "Keeps the replica set's membership in step with the mongo service's containers in Rancher\nmetadata: initiates once, adds, promotes and removes members one safe step at a time, and only\nfrom the primary. With '-- mongod ...' it also runs mongod as its child.")
-	c.commonConfig.register(s)
+	c.commonConfig.register(s, true)
 	c.listenFlag.register(s)
 	s.String(&c.SourceIP, "metadata-source-ip", "METADATA_SOURCE_IP", "", "local address metadata requests come from (selects this container's self entry on hosts with several addresses)")
 	s.String(&c.MongodAddress, "mongod-address", "MONGOD_ADDRESS", "127.0.0.1:27017", "the local mongod, reached by direct connection")

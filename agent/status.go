@@ -27,7 +27,7 @@ type statusConfig struct {
 
 func (c *statusConfig) options() *optionSet {
 	s := newOptionSet("status", "Reads metadata and the replica set once and prints the topology, the set's config version,\nthe primary and the action the planner would take next (a dry run; nothing is changed).\nExits 1 when the set is unhealthy or unreachable.")
-	c.commonConfig.register(s)
+	c.commonConfig.register(s, true)
 	s.String(&c.MongodAddress, "mongod-address", "MONGOD_ADDRESS", "127.0.0.1:27017", "the mongod to start from, reached by direct connection")
 	s.String(&c.SourceIP, "metadata-source-ip", "METADATA_SOURCE_IP", "", "local address metadata requests come from")
 	s.Bool(&c.JSON, "json", "", false, "print JSON instead of a table")

@@ -1,0 +1,135 @@
+package agent
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/replset-agent/replset-agent/metadata"
+	"github.com/replset-agent/replset-agent/mongors"
+)
+
+func TestRoleFromLabels(t *testing.T) {
+	tests := []struct {
+		name            string
+		host, container map[string]string
+		want            mongors.Role
+		problems        []string
+	}{
+		{"none", nil, nil, mongors.Role{}, nil},
+		{"priority on host", map[string]string{LabelPriority: "5"}, nil, mongors.Role{Priority: 5}, nil},
+		{"container beats host", map[string]string{LabelPriority: "5"}, map[string]string{LabelPriority: "2"}, mongors.Role{Priority: 2}, nil},
+		{"non-voting", nil, map[string]string{LabelNonVoting: "true"}, mongors.Role{NonVoting: true}, nil},
+		{"hidden", map[string]string{LabelHidden: "yes"}, nil, mongors.Role{}, []string{labelBad}},
+		{"hidden true", map[string]string{LabelHidden: "true"}, nil, mongors.Role{Hidden: true}, nil},
+		{"priority out of range", nil, map[string]string{LabelPriority: "1001"}, mongors.Role{}, []string{labelBad}},
+		{"priority not a number", nil, map[string]string{LabelPriority: "high"}, mongors.Role{}, []string{labelBad}},
+		{"typo is reported", nil, map[string]string{"replset-agent.votes": "0"}, mongors.Role{}, []string{labelUnknown}},
+		{"other labels ignored", map[string]string{"io.rancher.host.os": "linux"}, nil, mongors.Role{}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, problems := roleFromLabels(tc.host, tc.container)
+			if got != tc.want {
+				t.Errorf("role = %+v, want %+v", got, tc.want)
+			}
+			if len(problems) != len(tc.problems) {
+				t.Fatalf("problems = %q, want %d like %q", problems, len(tc.problems), tc.problems)
+			}
+			for i, p := range tc.problems {
+				if !strings.Contains(problems[i], p) {
+					t.Errorf("problem %q lacks %q", problems[i], p)
+				}
+			}
+		})
+	}
+}
+
+// snapshot builds a two-stack tree: stack "demo" with mongo on hosts 1-3, stack "other" with mongo
+// on host 4.
+func snapshot(self metadata.Self) metadata.Snapshot {
+	s := metadata.Snapshot{Version: "v1", Self: self}
+	for i, ip := range []string{"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"} {
+		s.Hosts = append(s.Hosts, metadata.Host{Name: "host" + string(rune('1'+i)), UUID: "h" + string(rune('1'+i)), AgentIP: ip})
+	}
+	mk := func(stack string, i int, host string) metadata.Container {
+		return metadata.Container{Name: stack + "-mongo-" + string(rune('1'+i)), UUID: stack + "-c" + string(rune('1'+i)), PrimaryIP: "10.42.0." + string(rune('1'+i)),
+			HostUUID: host, ServiceName: "mongo", StackName: stack, CreateIndex: i + 1, State: "running", HealthState: "healthy"}
+	}
+	demo := metadata.Service{Name: "mongo", StackName: "demo"}
+	for i, h := range []string{"h1", "h2", "h3"} {
+		demo.Containers = append(demo.Containers, mk("demo", i, h))
+	}
+	demo.Containers[1].Labels = map[string]string{LabelPriority: "3"}
+	other := metadata.Service{Name: "mongo", StackName: "other", Containers: []metadata.Container{mk("other", 3, "h4")}}
+	s.Services = []metadata.Service{demo, other}
+	for _, svc := range s.Services {
+		s.Containers = append(s.Containers, svc.Containers...)
+	}
+	return s
+}
+
+func TestLocateAndDesired(t *testing.T) {
+	cfg := commonConfig{MongoService: "mongo", ReplSet: "letschat", AddressSource: "host", Port: 27017}
+	base := snapshot(metadata.Self{})
+	managed := snapshot(metadata.Self{Container: &base.Services[0].Containers[1]})
+	hostNet := snapshot(metadata.Self{Host: &base.Hosts[2]})
+
+	for _, tc := range []struct {
+		name      string
+		snap      metadata.Snapshot
+		stack     string
+		wantStack string
+		wantSelf  string
+	}{
+		{"managed network names the container", managed, "", "demo", "10.0.0.2:27017"},
+		{"host networking finds the container on the host", hostNet, "", "demo", "10.0.0.3:27017"},
+		{"explicit stack", hostNet, "demo", "demo", "10.0.0.3:27017"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := locate(tc.snap, tc.stack, "mongo")
+			if err != nil {
+				t.Fatal(err)
+			}
+			self, err := selfAddress(p, "host", 27017)
+			if err != nil || p.Stack != tc.wantStack || self != tc.wantSelf {
+				t.Fatalf("stack %q self %q err %v; want %q %q", p.Stack, self, err, tc.wantStack, tc.wantSelf)
+			}
+			d, _, err := desiredFromTopology(tc.snap, &cfg, p.Stack, self)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var hosts []string
+			for _, m := range d.Members {
+				hosts = append(hosts, m.Host)
+			}
+			if !reflect.DeepEqual(hosts, []string{"10.0.0.1:27017", "10.0.0.2:27017", "10.0.0.3:27017"}) {
+				t.Fatalf("members %v", hosts)
+			}
+			if d.Members[1].Role.Priority != 3 || d.Members[0].HostID != "h1" || d.Members[2].Order != 3 {
+				t.Fatalf("member details lost: %+v", d.Members)
+			}
+			if !reflect.DeepEqual(d.Foreign, []string{"10.0.0.4:27017"}) {
+				t.Fatalf("foreign = %v, want the other stack's member", d.Foreign)
+			}
+		})
+	}
+
+	if _, err := locate(snapshot(metadata.Self{}), "", "mongo"); err == nil {
+		t.Fatal("no self at all must be an error")
+	}
+	// Host 4 runs only the other stack's mongo: with host networking that stack is found.
+	h4 := snapshot(metadata.Self{Host: &base.Hosts[3]})
+	if p, err := locate(h4, "", "mongo"); err != nil || p.Stack != "other" {
+		t.Fatalf("stack %q err %v", p.Stack, err)
+	}
+	// A vanished service is an error, never an empty member list.
+	if _, _, err := desiredFromTopology(managed, &cfg, "gone", "10.0.0.2:27017"); err == nil {
+		t.Fatal("a vanished service gave a desired state")
+	}
+	// Container addressing uses primary_ip.
+	p, _ := locate(managed, "", "mongo")
+	if self, err := selfAddress(p, "container", 27017); err != nil || self != "10.42.0.2:27017" {
+		t.Fatalf("container address %q err %v", self, err)
+	}
+}

@@ -1,0 +1,114 @@
+package metadata_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/replset-agent/replset-agent/metadata"
+	"github.com/replset-agent/replset-agent/metadata/metadatatest"
+)
+
+// bigTree is 1,000 hosts and 10,000 containers: either all in the mongo service (ten per host,
+// the worst case for the one-per-host rule) or spread over ten services of one per host.
+func bigTree(oneService bool) *metadatatest.Tree {
+	tree := metadatatest.NewTree()
+	hosts := tree.AddHosts(1000)
+	for i := range 10 {
+		name := "mongo"
+		if !oneService && i > 0 {
+			name = "svc" + strconv.Itoa(i)
+		}
+		tree.AddService("big", name).On(hosts...)
+	}
+	return tree
+}
+
+// fetchBig serves tree from a fake server and reads it back the way the Watcher does.
+func fetchBig(b *testing.B, tree *metadatatest.Tree) metadata.Snapshot {
+	b.Helper()
+	srv := metadatatest.StartT(b, metadatatest.Options{Tree: tree})
+	w, err := metadata.NewWatcher(metadata.WatcherConfig{BaseURL: srv.BaseURL()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := w.Fetch(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+func BenchmarkTopology(b *testing.B) {
+	for _, bc := range []struct {
+		name        string
+		oneService  bool
+		wantMembers int
+	}{
+		{"1000hosts-10000containers-one-service", true, 1000},
+		{"1000hosts-10000containers-ten-services", false, 1000},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			s := fetchBig(b, bigTree(bc.oneService))
+			opts := metadata.TopologyOptions{Stack: "big", Service: "mongo"}
+			b.ReportAllocs()
+			for b.Loop() {
+				topo, err := s.Topology(opts)
+				if err != nil || len(topo.Members) != bc.wantMembers {
+					b.Fatalf("%d members, %v", len(topo.Members), err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkDecodeSnapshot(b *testing.B) {
+	srv := metadatatest.StartT(b, metadatatest.Options{Tree: bigTree(false)})
+	c := srv.BaseURL() + "/"
+	body := httpGetJSON(b, c)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := metadata.DecodeSnapshot(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkWatcherChange measures one change end to end (server change → snapshot received) and
+// reports the requests each change costs, for long-poll and for polling every 50 ms.
+func BenchmarkWatcherChange(b *testing.B) {
+	for _, mode := range []metadata.Mode{metadata.ModeLongPoll, metadata.ModePoll} {
+		b.Run(string(mode), func(b *testing.B) {
+			tree := demoTree()
+			srv := metadatatest.StartT(b, metadatatest.Options{Tree: tree})
+			w, err := metadata.NewWatcher(metadata.WatcherConfig{
+				BaseURL: srv.BaseURL(), Mode: mode, MaxWait: 30 * time.Second,
+				PollInterval: 50 * time.Millisecond, MinInterval: -1,
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			out := make(chan metadata.Snapshot)
+			done := make(chan error, 1)
+			go func() { done <- w.Run(ctx, out) }()
+			defer func() { cancel(); <-done }()
+			<-out
+			srv.ResetRequests()
+			n := 0
+			for b.Loop() {
+				n++
+				tree.Container("demo-mongo-1").StartCount = n + 1
+				v := srv.SetTree(tree)
+				if s := <-out; s.Version != v {
+					b.Fatalf("got %q, want %q", s.Version, v)
+				}
+			}
+			c := srv.Requests()
+			b.ReportMetric(float64(c.Total)/float64(n), "requests/change")
+			b.ReportMetric(float64(c.Tree)/float64(n), "tree-reads/change")
+		})
+	}
+}

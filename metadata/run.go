@@ -1,0 +1,174 @@
+package metadata
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// Run sends a first snapshot to out as soon as one is read, then one snapshot per change of
+// data, until ctx ends; it then returns ctx.Err(). It never closes out.
+//
+// Changes that arrive while a tree is being read, or while the consumer has not yet taken the
+// previous snapshot, yield exactly one further snapshot, of the newest state: a snapshot waiting
+// for the consumer is replaced by a newer one, never queued behind it. A snapshot whose
+// data equals the last one sent is skipped (its version is still tracked). Errors never reach
+// out: they are logged, counted in Stats and Metrics, and retried with backoff, while the
+// consumer keeps the last good snapshot. Run must not be called again before it returns.
+func (w *Watcher) Run(ctx context.Context, out chan<- Snapshot) error {
+	h := newHandoff()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		w.watch(ctx, h)
+	}()
+	defer func() {
+		wg.Wait()
+		if w.ownClient {
+			w.client.CloseIdleConnections()
+		}
+	}()
+
+	var (
+		last, pending Snapshot
+		sent, waiting bool // last was sent; pending waits for the consumer
+	)
+	for {
+		var send chan<- Snapshot
+		if waiting {
+			send = out
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-h.ready:
+			s, ok := h.take()
+			if !ok {
+				continue
+			}
+			if sent && s.EqualData(last) {
+				// The newest state is what the consumer already has: nothing to send, even if an
+				// intermediate snapshot was waiting.
+				waiting = false
+				w.stats.update(func(st *Stats) { st.Unchanged++; st.PendingVersion = "" })
+				w.log.WithFields(logrus.Fields{"version": s.Version, "emitted_version": last.Version}).
+					Info("metadata version changed but data did not; snapshot skipped")
+				continue
+			}
+			pending, waiting = s, true
+			w.stats.update(func(st *Stats) { st.PendingVersion = s.Version })
+		case send <- pending:
+			last, sent, waiting = pending, true, false
+			w.stats.update(func(st *Stats) { st.Snapshots++; st.EmittedVersion = last.Version; st.PendingVersion = "" })
+			w.metrics.SnapshotEmitted(last)
+			w.log.WithFields(logrus.Fields{
+				"version": last.Version, "hosts": len(last.Hosts), "services": len(last.Services),
+				"containers": len(last.Containers),
+			}).Info("metadata snapshot emitted")
+		}
+	}
+}
+
+// watch reads a tree, then waits for the version to move and reads again, until ctx ends. Each
+// good tree goes into h; a failed read keeps nothing and is retried.
+func (w *Watcher) watch(ctx context.Context, h *handoff) {
+	var (
+		known       string // version of the last tree read
+		treeDue     = true
+		failures    int
+		lastVersion time.Time // start of the last version request
+	)
+	fail := func(op string, err error) bool {
+		if ctx.Err() != nil {
+			return false
+		}
+		failures++
+		delay := backoffDelay(w.backoffBase, w.backoffCap, failures)
+		w.log.WithFields(logrus.Fields{"op": op, "attempt": failures, "retry_in": delay.Round(time.Millisecond)}).
+			WithError(err).Warn("metadata request failed; keeping the last good snapshot")
+		return sleepCtx(ctx, delay)
+	}
+	recovered := func() {
+		if failures > 0 {
+			w.log.WithField("failed_attempts", failures).Info("metadata answering again")
+		}
+		failures = 0
+	}
+
+	for ctx.Err() == nil {
+		if treeDue {
+			s, err := w.fetch(ctx)
+			if err != nil {
+				if !fail("fetch snapshot", err) {
+					return
+				}
+				continue
+			}
+			recovered()
+			if s.Version != known && known != "" {
+				// The tree moved past the version the long-poll reported: the newer one counts.
+				w.seen(known, s.Version)
+			}
+			known, treeDue = s.Version, false
+			w.stats.update(func(st *Stats) { st.Version = s.Version })
+			h.put(s)
+		}
+
+		if w.minInterval > 0 && !lastVersion.IsZero() {
+			if !sleepCtx(ctx, w.minInterval-time.Since(lastVersion)) {
+				return
+			}
+		}
+		lastVersion = time.Now()
+		v, err := w.nextVersion(ctx, known)
+		if err != nil {
+			if ctx.Err() == nil {
+				w.metrics.LongPollError(err)
+			}
+			if !fail("watch version", err) {
+				return
+			}
+			continue
+		}
+		recovered()
+		if v != known {
+			w.seen(known, v)
+			known, treeDue = v, true
+		}
+	}
+}
+
+// nextVersion returns the version after a long-poll, or after PollInterval in poll mode.
+func (w *Watcher) nextVersion(ctx context.Context, known string) (string, error) {
+	if w.mode == ModePoll {
+		if !sleepCtx(ctx, w.pollInterval) {
+			return "", ctx.Err()
+		}
+		return w.readVersion(ctx)
+	}
+	return w.waitVersion(ctx, known)
+}
+
+func (w *Watcher) seen(old, version string) {
+	w.stats.update(func(st *Stats) { st.Changes++; st.Version = version })
+	w.metrics.ChangeSeen(version)
+	w.log.WithFields(logrus.Fields{"old_version": old, "version": version}).Debug("metadata version changed")
+}
+
+// sleepCtx waits d (nothing if d <= 0) and reports whether ctx is still live.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
