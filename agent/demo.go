@@ -107,6 +107,7 @@ type demo struct {
 	lcIP    string
 	backend string
 
+	outMu     sync.Mutex // serialises writes to out
 	mu        sync.Mutex
 	uri       string
 	restarts  int
@@ -195,8 +196,15 @@ func (d *demo) close() {
 	}
 }
 
+// say prints one timeline line; agents' callbacks call it from their own goroutines.
 func (d *demo) say(event, detail string) {
-	fmt.Fprintf(d.out, "%7.2fs  %-22s %s\n", time.Since(d.start).Seconds(), event, detail)
+	d.printf("%7.2fs  %-22s %s\n", time.Since(d.start).Seconds(), event, detail)
+}
+
+func (d *demo) printf(format string, args ...any) {
+	d.outMu.Lock()
+	defer d.outMu.Unlock()
+	fmt.Fprintf(d.out, format, args...)
 }
 
 // bringUp adds host h to metadata and starts its mongod and agent.
@@ -495,8 +503,8 @@ func uriHosts(uri string) string {
 }
 
 func (d *demo) run() error {
-	fmt.Fprintf(d.out, "replset-agent demo: fake Rancher metadata at %s, %d simulated hosts (%s)\n", d.meta.BaseURL(), d.cfg.Hosts, d.backend)
-	fmt.Fprintf(d.out, "removal grace %s; every step must converge within %s\n\n", d.cfg.Grace, d.cfg.StepLimit)
+	d.printf("replset-agent demo: fake Rancher metadata at %s, %d simulated hosts (%s)\n", d.meta.BaseURL(), d.cfg.Hosts, d.backend)
+	d.printf("removal grace %s; every step must converge within %s\n\n", d.cfg.Grace, d.cfg.StepLimit)
 	h := d.hosts
 	live := slices.Clone(h[:3])
 
@@ -580,8 +588,8 @@ func (d *demo) run() error {
 	d.mu.Lock()
 	restarts := d.restarts
 	d.mu.Unlock()
-	fmt.Fprintf(d.out, "\nSummary (%.1fs):\n%s\n", time.Since(d.start).Seconds(), strings.Join(d.summaries, "\n"))
-	fmt.Fprintf(d.out, "  final set: %s\n  Let's Chat URI: %s\n  Let's Chat restarts: %d (policy seeds-lost)\n", d.view(), d.currentURI(), restarts)
+	d.printf("\nSummary (%.1fs):\n%s\n", time.Since(d.start).Seconds(), strings.Join(d.summaries, "\n"))
+	d.printf("  final set: %s\n  Let's Chat URI: %s\n  Let's Chat restarts: %d (policy seeds-lost)\n", d.view(), d.currentURI(), restarts)
 	if sim, ok := d.nodes.(*mongosim.Cluster); ok {
 		if v := sim.SafetyViolations(); len(v) > 0 {
 			return fmt.Errorf("unsafe configs were installed: %s", strings.Join(v, "; "))
@@ -590,11 +598,11 @@ func (d *demo) run() error {
 			return errors.New("a forced reconfig was applied")
 		}
 		acked := sim.MajorityAcknowledged()
-		fmt.Fprintf(d.out, "  writes: %d acknowledged by the client (%d failed during failovers), %d majority-committed, %d lost\n",
+		d.printf("  writes: %d acknowledged by the client (%d failed during failovers), %d majority-committed, %d lost\n",
 			writer.acked.Load(), writer.failed.Load(), acked, len(sim.LostWrites()))
-		fmt.Fprintln(d.out, "  safety: no forced reconfig, no config with more than one voting change, no lost majority write")
+		d.printf("  safety: no forced reconfig, no config with more than one voting change, no lost majority write\n")
 	}
-	fmt.Fprintln(d.out, "\nOK: every step converged.")
+	d.printf("\nOK: every step converged.\n")
 	return nil
 }
 
