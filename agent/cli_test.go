@@ -112,3 +112,25 @@ func TestVersionCommand(t *testing.T) {
 		t.Fatalf("exit %d out %q", code, out.String())
 	}
 }
+
+// The README's configuration reference must name every flag and variable the binary reads.
+func TestReadmeDocumentsEveryOption(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mc mongoConfig
+	var lc letschatConfig
+	var sc statusConfig
+	var dc demoConfig
+	for _, s := range []*optionSet{mc.options(), lc.options(), sc.options(), dc.options()} {
+		for _, o := range s.opts {
+			if !bytes.Contains(readme, []byte("`--"+o.name+"`")) {
+				t.Errorf("README does not document %s --%s", s.cmd, o.name)
+			}
+			if o.env != "" && !bytes.Contains(readme, []byte("`"+o.env+"`")) {
+				t.Errorf("README does not document %s", o.env)
+			}
+		}
+	}
+}
