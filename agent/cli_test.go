@@ -61,6 +61,7 @@ func TestBadInvocations(t *testing.T) {
 		{"port out of range", []string{"mongo", "--port", "70000"}, nil, []string{"--port", "not a TCP port"}},
 		{"min members out of range", []string{"mongo", "--min-members", "9"}, nil, []string{"--min-members", "1..7"}},
 		{"bad duration env", []string{"mongo"}, map[string]string{"REMOVAL_GRACE": "soon"}, []string{"REMOVAL_GRACE", "duration"}},
+		{"backoff cap below the first retry", []string{"mongo", "--metadata-backoff-cap", "100ms"}, nil, []string{"METADATA_BACKOFF_CAP", "500ms"}},
 		{"negative duration", []string{"mongo", "--removal-grace", "-5s"}, nil, []string{"--removal-grace", "negative"}},
 		{"unversioned metadata URL", []string{"mongo", "--metadata-url", "http://rancher-metadata"}, nil, []string{"METADATA_URL", "API version"}},
 		{"metadata URL not http", []string{"status", "--metadata-url", "ftp://x/2016-07-29"}, nil, []string{"--metadata-url"}},

@@ -99,6 +99,9 @@ func (c *commonConfig) validate() error {
 	if c.MetadataMaxWait < time.Second || c.MetadataMaxWait > 120*time.Second {
 		return usagef("--metadata-max-wait (env METADATA_MAX_WAIT): %s is outside 1s..2m", c.MetadataMaxWait)
 	}
+	if c.MetadataBackoff < 500*time.Millisecond {
+		return usagef("--metadata-backoff-cap (env METADATA_BACKOFF_CAP): %s is below the first retry delay of 500ms", c.MetadataBackoff)
+	}
 	if c.MetadataInterval <= 0 {
 		return usagef("--metadata-poll-interval (env METADATA_POLL_INTERVAL) must be positive")
 	}
