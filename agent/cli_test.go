@@ -72,6 +72,7 @@ func TestBadInvocations(t *testing.T) {
 		{"password and file", []string{"mongo", "--username", "u", "--password", "x", "--password-file", pwFile}, nil, []string{"both set"}},
 		{"unreadable password file", []string{"mongo", "--username", "u", "--password-file", "/nonexistent/pw"}, nil, []string{"--password-file", "/nonexistent/pw"}},
 		{"password without user", []string{"mongo", "--password-file", pwFile}, nil, []string{"without --username"}},
+		{"user twice", []string{"mongo", "--username", "u", "--username-file", pwFile}, nil, []string{"both set"}},
 		{"half a TLS pair", []string{"mongo", "--tls-cert-file", "c.pem"}, nil, []string{"--tls-key-file"}},
 		{"stray argument", []string{"mongo", "extra"}, nil, []string{`unexpected argument "extra"`}},
 		{"bad uri options", []string{"letschat", "--uri-options", "replicaSet=x"}, nil, []string{"--uri-options", "own flag"}},
@@ -104,6 +105,22 @@ func TestFlagBeatsEnvironment(t *testing.T) {
 	}
 	if c.ReplSet != "fromflag" || c.Port != 27018 {
 		t.Fatalf("replset %q port %d: want the flag to win and the environment to fill the rest", c.ReplSet, c.Port)
+	}
+}
+
+func TestCredentialsFromFiles(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(dir+"/user", []byte("chat\n"), 0o600)
+	os.WriteFile(dir+"/pw", []byte("p@ss word\r\n"), 0o600)
+	var c mongoConfig
+	if _, err := c.options().parse(nil, envMap(map[string]string{"MONGO_USERNAME_FILE": dir + "/user", "MONGO_PASSWORD_FILE": dir + "/pw"})); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Username != "chat" || c.Password != "p@ss word" {
+		t.Fatalf("user %q password %q: want the files' contents without the line end", c.Username, c.Password)
 	}
 }
 

@@ -19,19 +19,28 @@ func splitCommand(args []string) (own, child []string) {
 	return args, nil
 }
 
-func runLetschatCmd(args []string, env func(string) (string, bool), stdout, stderr io.Writer) int {
-	var cfg letschatConfig
-	s := cfg.options()
+// parseRole parses a long-running role's arguments: its flags, then an optional child command after
+// "--". done means the caller returns code (help, or a usage error already reported).
+func parseRole(s *optionSet, synopsis string, validate func() error, args []string, env func(string) (string, bool), stdout, stderr io.Writer) (child []string, code int, done bool) {
 	own, child := splitCommand(args)
 	rest, err := s.parse(own, env)
-	if code, done := handleParseError(s, "letschat [flags] [-- command ...]", err, stdout, stderr); done {
-		return code
+	if code, done := handleParseError(s, synopsis, err, stdout, stderr); done {
+		return nil, code, true
 	}
 	if len(rest) > 0 {
-		return reportUsage(stderr, s, usagef("letschat: unexpected argument %q (put the Let's Chat command after --)", rest[0]))
+		return nil, reportUsage(stderr, s, usagef("%s: unexpected argument %q (put a child command after --)", s.cmd, rest[0])), true
 	}
-	if err := cfg.validate(); err != nil {
-		return reportUsage(stderr, s, err)
+	if err := validate(); err != nil {
+		return nil, reportUsage(stderr, s, err), true
+	}
+	return child, 0, false
+}
+
+func runLetschatCmd(args []string, env func(string) (string, bool), stdout, stderr io.Writer) int {
+	var cfg letschatConfig
+	child, code, done := parseRole(cfg.options(), "letschat [flags] [-- command ...]", cfg.validate, args, env, stdout, stderr)
+	if done {
+		return code
 	}
 	cfg.Command = child
 	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat, cfg.Password)
@@ -61,17 +70,9 @@ func reportUsage(stderr io.Writer, s *optionSet, err error) int {
 
 func runMongoCmd(args []string, env func(string) (string, bool), stdout, stderr io.Writer) int {
 	var cfg mongoConfig
-	s := cfg.options()
-	own, child := splitCommand(args)
-	rest, err := s.parse(own, env)
-	if code, done := handleParseError(s, "mongo [flags] [-- mongod ...]", err, stdout, stderr); done {
+	child, code, done := parseRole(cfg.options(), "mongo [flags] [-- mongod ...]", cfg.validate, args, env, stdout, stderr)
+	if done {
 		return code
-	}
-	if len(rest) > 0 {
-		return reportUsage(stderr, s, usagef("mongo: unexpected argument %q (put a mongod command after --)", rest[0]))
-	}
-	if err := cfg.validate(); err != nil {
-		return reportUsage(stderr, s, err)
 	}
 	cfg.Command = child
 	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat, cfg.Password)
@@ -96,7 +97,7 @@ func runMongoCmd(args []string, env func(string) (string, bool), stdout, stderr 
 	roleDone := make(chan struct{})
 	go func() { defer close(roleDone); role.run(ctx) }()
 
-	code := 0
+	code = 0
 	if len(child) > 0 {
 		code, err = runChild(ctx, child, sigs, 30*time.Second, log)
 		if err != nil {

@@ -28,6 +28,7 @@ type commonConfig struct {
 	RemovalGrace time.Duration
 
 	Username     string
+	UsernameFile string
 	Password     string
 	PasswordFile string
 	AuthSource   string
@@ -62,6 +63,7 @@ func (c *commonConfig) register(s *optionSet, talksToMongod bool) {
 		s.Duration(&c.RemovalGrace, "removal-grace", "REMOVAL_GRACE", 60*time.Second, "how long a member must be gone from metadata and unreachable before it is removed")
 	}
 	s.String(&c.Username, "username", "MONGO_USERNAME", "", "MongoDB user (empty: no authentication)")
+	s.String(&c.UsernameFile, "username-file", "MONGO_USERNAME_FILE", "", "file holding the MongoDB user (a Rancher secret)")
 	s.Secret(&c.Password, "password", "MONGO_PASSWORD", "MongoDB password")
 	s.String(&c.PasswordFile, "password-file", "MONGO_PASSWORD_FILE", "", "file holding the MongoDB password (a Rancher secret)")
 	s.String(&c.AuthSource, "auth-source", "MONGO_AUTH_SOURCE", "admin", "authentication database")
@@ -108,6 +110,11 @@ func (c *commonConfig) validate() error {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return usagef("--tls-cert-file and --tls-key-file go together")
 	}
+	user, err := readSecret(c.Username, c.UsernameFile, "username", "username-file")
+	if err != nil {
+		return err
+	}
+	c.Username = user
 	pw, err := readSecret(c.Password, c.PasswordFile, "password", "password-file")
 	if err != nil {
 		return err

@@ -221,7 +221,12 @@ func (r *letschatRole) status() letschatStatus {
 
 func (r *letschatRole) endpoints() endpoints {
 	return endpoints{
-		live: func() error { return nil },
+		live: func() error {
+			if st := r.sup.Status(); st.State == lcconfig.StateStopped {
+				return fmt.Errorf("the supervisor has stopped")
+			}
+			return nil
+		},
 		ready: func() error {
 			st := r.sup.Status()
 			if st.State != lcconfig.StateRunning {

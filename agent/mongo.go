@@ -180,7 +180,7 @@ func (r *mongoRole) status() mongoRoleStatus {
 
 func (r *mongoRole) endpoints() endpoints {
 	return endpoints{
-		live: func() error { return nil },
+		live: r.live,
 		ready: func() error {
 			st := r.rec.Status()
 			if st.Observed == nil {
@@ -198,6 +198,20 @@ func (r *mongoRole) endpoints() endpoints {
 		status:   func() any { return r.status() },
 		registry: r.m.registry,
 	}
+}
+
+// live fails when the reconcile loop has stalled: no pass for three re-check periods plus the
+// longest a pass may take. Metadata trouble does not count: restarting the agent would not help.
+func (r *mongoRole) live() error {
+	st := r.rec.Status()
+	if st.LastDecision == nil {
+		return nil // waiting for the first snapshot
+	}
+	limit := 3*r.cfg.Recheck + r.cfg.ActionTimeout + 5*time.Second
+	if age := time.Since(st.LastDecision.At); age > limit {
+		return fmt.Errorf("no reconcile pass for %s (limit %s)", age.Round(time.Second), limit)
+	}
+	return nil
 }
 
 // reconcilerMetrics feeds the reconciler's numbers into Prometheus.
