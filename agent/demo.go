@@ -84,7 +84,8 @@ type demoNodes interface {
 type demoHost struct {
 	name   string
 	ip     string
-	addr   string // mongod host:port
+	addr   string // mongod host:port, as the set's config names it
+	local  string // where the agent dials its mongod; empty means addr (in Rancher: 127.0.0.1:27017)
 	meta   *metadatatest.Host
 	agent  *mongoRole
 	cancel context.CancelFunc
@@ -228,6 +229,9 @@ func (d *demo) startAgent(h *demoHost) error {
 	cfg.MetadataURL = d.meta.BaseURL()
 	cfg.SourceIP = h.ip
 	cfg.MongodAddress = h.addr
+	if h.local != "" {
+		cfg.MongodAddress = h.local
+	}
 	cfg.RemovalGrace = d.cfg.Grace
 	cfg.Recheck = 300 * time.Millisecond
 	cfg.ActionTimeout = 5 * time.Second
