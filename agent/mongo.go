@@ -111,7 +111,10 @@ func (r *mongoRole) run(ctx context.Context) {
 		}
 	}()
 	wg.Wait()
-	r.client.Close(context.Background())
+	// Ending sessions on nodes that are gone would wait for each; a stopping agent has no use for them.
+	cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	r.client.Close(cctx)
 }
 
 // apply turns a snapshot into the reconciler's desired state. A snapshot it cannot read changes

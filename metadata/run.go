@@ -80,6 +80,7 @@ func (w *Watcher) watch(ctx context.Context, h *handoff) {
 		treeDue     = true
 		failures    int
 		lastVersion time.Time // start of the last version request
+		probeNext   bool      // the next version request is an immediate read, after an error
 	)
 	fail := func(op string, err error) bool {
 		if ctx.Err() != nil {
@@ -123,17 +124,31 @@ func (w *Watcher) watch(ctx context.Context, h *handoff) {
 			}
 		}
 		lastVersion = time.Now()
-		v, err := w.nextVersion(ctx, known)
+		var v string
+		var err error
+		probe := probeNext
+		probeNext = false
+		if probe {
+			// After an error, an immediate read tells at once whether the server answers again; a
+			// long-poll on an unchanged version would keep the outage in Stats for up to MaxWait.
+			// It does not reset the backoff: only a working long-poll does.
+			v, err = w.readVersion(ctx)
+		} else {
+			v, err = w.nextVersion(ctx, known)
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				w.metrics.LongPollError(err)
 			}
+			probeNext = w.mode == ModeLongPoll
 			if !fail("watch version", err) {
 				return
 			}
 			continue
 		}
-		recovered()
+		if !probe {
+			recovered()
+		}
 		if v != known {
 			w.seen(known, v)
 			known, treeDue = v, true

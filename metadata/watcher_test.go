@@ -199,7 +199,8 @@ func TestWatcherKeepsLastGoodSnapshot(t *testing.T) {
 			w.next(t)
 
 			tc.breakServer(srv)
-			w.waitStats(t, "three failed requests", func(s metadata.Stats) bool { return s.ConsecutiveErrors >= 3 })
+			// Probes between failed long-polls may succeed, so errors need not be consecutive.
+			w.waitStats(t, "three failed requests", func(s metadata.Stats) bool { return s.Errors >= 3 })
 			select {
 			case s := <-w.out:
 				t.Fatalf("snapshot %q emitted from a broken server", s.Version)
@@ -445,4 +446,21 @@ func TestNewWatcherConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A server that comes back on the same version must clear the outage from Stats at once, not when
+// the first long-poll after it times out (MaxWait, 30 s here).
+func TestWatcherReportsRecoveryWithoutWaitingForALongPoll(t *testing.T) {
+	srv := metadatatest.StartT(t, metadatatest.Options{Tree: demoTree()})
+	w := startWatcher(t, fastConfig(srv))
+	w.next(t)
+	w.waitStats(t, "the long-poll", func(metadata.Stats) bool { return srv.Requests().LongPoll == 1 })
+	srv.Stop()
+	w.waitStats(t, "errors while the server is down", func(s metadata.Stats) bool { return s.ConsecutiveErrors >= 2 })
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	w.waitStats(t, "the outage cleared", func(s metadata.Stats) bool { return s.ConsecutiveErrors == 0 })
+	// The recovery read is an immediate version read; watching resumes with a long-poll after it.
+	w.waitStats(t, "long-polling again", func(metadata.Stats) bool { return srv.Requests().LongPoll >= 1 && srv.Requests().Version >= 1 })
 }

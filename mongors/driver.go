@@ -145,18 +145,27 @@ func loadTLS(t TLSConfig) (*tls.Config, error) {
 // Local is the local mongod's address.
 func (d *DriverClient) Local() string { return d.cfg.Address }
 
-// Close disconnects from every node.
+// Close disconnects from every node, all at once: a disconnect ends the node's sessions and so
+// waits for a dead node until ctx ends, and one such wait per lost node in a row would outlast a
+// container's stop timeout.
 func (d *DriverClient) Close(ctx context.Context) error {
 	d.mu.Lock()
 	d.closed = true
 	clients := d.clients
 	d.clients = map[string]*pooled{}
 	d.mu.Unlock()
-	var errs []error
+	errs := make(chan error, len(clients))
+	var wg sync.WaitGroup
 	for _, p := range clients {
-		errs = append(errs, p.c.Disconnect(ctx))
+		wg.Go(func() { errs <- p.c.Disconnect(ctx) })
 	}
-	return errors.Join(errs...)
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
 }
 
 // client returns the pool for addr, closing pools left idle.
