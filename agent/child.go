@@ -1,21 +1,19 @@
 package agent
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"syscall"
-	"time"
 
 	"github.com/sirupsen/logrus"
 )
 
-// runChild runs argv (mongod, in images where the agent is the entrypoint) until it exits or ctx
-// ends, forwarding signals from sigs. On ctx's end the child gets SIGTERM and killTimeout to stop.
-// It returns the child's exit status (128+signal when killed by one).
-func runChild(ctx context.Context, argv []string, sigs <-chan os.Signal, killTimeout time.Duration, log logrus.FieldLogger) (int, error) {
+// runChild runs argv (mongod, in images where the agent is the entrypoint) until it exits,
+// forwarding every signal from sigs to its process group, and returns its exit status (128+signal
+// when a signal killed it). The child decides how long its own shutdown takes, as mongod does.
+func runChild(argv []string, sigs <-chan os.Signal, log logrus.FieldLogger) (int, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -25,8 +23,6 @@ func runChild(ctx context.Context, argv []string, sigs <-chan os.Signal, killTim
 	log.WithFields(logrus.Fields{"pid": cmd.Process.Pid, "command": argv[0]}).Info("started child")
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	stopping := false
-	var kill <-chan time.Time
 	for {
 		select {
 		case err := <-done:
@@ -36,15 +32,6 @@ func runChild(ctx context.Context, argv []string, sigs <-chan os.Signal, killTim
 		case sig := <-sigs:
 			log.WithField("signal", sig.String()).Info("forwarding signal to child")
 			_ = syscall.Kill(-cmd.Process.Pid, sig.(syscall.Signal))
-		case <-ctx.Done():
-			if !stopping {
-				stopping = true
-				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-				kill = time.After(killTimeout)
-			}
-		case <-kill:
-			log.WithField("pid", cmd.Process.Pid).Warn("child did not stop in time; killing it")
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		}
 	}
 }

@@ -6,13 +6,15 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 )
 
 // splitCommand separates the agent's own arguments from a child command line after "--".
 func splitCommand(args []string) (own, child []string) {
 	for i, a := range args {
 		if a == "--" {
+			if i+1 == len(args) {
+				return args[:i], nil // "--" alone: the default command
+			}
 			return args[:i], args[i+1:]
 		}
 	}
@@ -90,25 +92,57 @@ func runMongoCmd(args []string, env func(string) (string, bool), stdout, stderr 
 		return 1
 	}
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	if len(child) > 0 {
+		// mongod rotates its log on SIGUSR1; those are passed through.
+		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
+	} else {
+		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	}
 	defer signal.Stop(sigs)
 	log.WithField("config", cfg.String()).Info("mongo role starting")
 
 	roleDone := make(chan struct{})
 	go func() { defer close(roleDone); role.run(ctx) }()
+	// stopRole ends planning and waits for it: an in-flight action finishes or is abandoned
+	// (bounded by its maxTimeMS) before mongod is asked to stop, so no change starts against a
+	// node that is going away.
+	stopRole := func() {
+		stop()
+		<-roleDone
+	}
 
-	code = 0
-	if len(child) > 0 {
-		code, err = runChild(ctx, child, sigs, 30*time.Second, log)
-		if err != nil {
-			log.WithError(err).Error("mongod could not be run")
-		}
-	} else {
+	if len(child) == 0 {
 		sig := <-sigs
 		log.WithField("signal", sig.String()).Info("stopping")
+		stopRole()
+		<-httpDone
+		return 0
 	}
-	stop()
-	<-roleDone
-	<-httpDone
-	return code
+	childSigs := make(chan os.Signal, 4)
+	type result struct {
+		code int
+		err  error
+	}
+	childDone := make(chan result, 1)
+	go func() {
+		code, err := runChild(child, childSigs, log)
+		childDone <- result{code, err}
+	}()
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGTERM || sig == syscall.SIGINT {
+				log.WithField("signal", sig.String()).Info("stopping the reconciler, then mongod")
+				stopRole()
+			}
+			childSigs <- sig
+		case res := <-childDone:
+			if res.err != nil {
+				log.WithError(res.err).Error("mongod could not be run")
+			}
+			stopRole()
+			<-httpDone
+			return res.code
+		}
+	}
 }

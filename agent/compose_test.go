@@ -219,10 +219,19 @@ func TestComposeRancherRules(t *testing.T) {
 	if !strings.Contains(yamlScalar(lb), "connect.sid") {
 		t.Error("the load balancer must stick on the connect.sid cookie")
 	}
-	for _, svc := range []string{"mongo", "letschat"} {
+	for _, svc := range []string{"mongo", "mongo-agent", "letschat"} {
 		if r.Services[svc]["health_check"] == nil {
 			t.Errorf("%s has no health check", svc)
 		}
+	}
+	// The agent's health check must hit the port it listens on.
+	hc, _ := r.Services["mongo-agent"]["health_check"].(map[string]any)
+	listen := c.Services["mongo-agent"].Environment["LISTEN_ADDRESS"]
+	if port := yamlScalar(hc["port"]); listen == "" || !strings.HasSuffix(listen, ":"+port) {
+		t.Errorf("mongo-agent health check port %s does not match LISTEN_ADDRESS %q", port, listen)
+	}
+	if rl := yamlScalar(hc["request_line"]); !strings.Contains(rl, "/healthz") {
+		t.Errorf("mongo-agent health check %q does not ask /healthz", rl)
 	}
 }
 

@@ -3,9 +3,10 @@ package agent
 import (
 	"fmt"
 	"net"
-	"net/url"
 	"strings"
 	"time"
+
+	"github.com/replset-agent/replset-agent/metadata"
 )
 
 // commonConfig is what every long-running role and `status` need: where metadata is, which service
@@ -17,6 +18,7 @@ type commonConfig struct {
 	MetadataInterval time.Duration
 	MetadataBackoff  time.Duration
 	MetadataSpacing  time.Duration
+	SourceIP         string
 
 	Stack         string
 	MongoService  string
@@ -36,6 +38,7 @@ type commonConfig struct {
 	TLSCertFile  string
 	TLSKeyFile   string
 	TLSInsecure  bool
+	TLS          bool
 
 	LogLevel  string
 	LogFormat string
@@ -51,6 +54,7 @@ func (c *commonConfig) register(s *optionSet, talksToMongod bool) {
 	s.Enum(&c.MetadataMode, "metadata-mode", "METADATA_MODE", "long-poll", []string{"long-poll", "poll"}, "how changes are noticed")
 	s.Duration(&c.MetadataMaxWait, "metadata-max-wait", "METADATA_MAX_WAIT", 30*time.Second, "long-poll maxWait (the server may answer up to 5s later)")
 	s.Duration(&c.MetadataInterval, "metadata-poll-interval", "METADATA_POLL_INTERVAL", 5*time.Second, "interval in poll mode")
+	s.String(&c.SourceIP, "metadata-source-ip", "METADATA_SOURCE_IP", "", "local address metadata requests come from (selects this container's self entry on hosts with several addresses)")
 	s.Duration(&c.MetadataSpacing, "metadata-min-interval", "METADATA_MIN_INTERVAL", time.Second, "least time between two version requests, so reload storms cannot make the agent spin")
 	s.Duration(&c.MetadataBackoff, "metadata-backoff-cap", "METADATA_BACKOFF_CAP", 30*time.Second, "longest wait between retries after metadata errors")
 	s.String(&c.Stack, "stack", "STACK_NAME", "", "stack of the mongo service; empty means this container's own stack")
@@ -68,6 +72,7 @@ func (c *commonConfig) register(s *optionSet, talksToMongod bool) {
 	s.String(&c.PasswordFile, "password-file", "MONGO_PASSWORD_FILE", "", "file holding the MongoDB password (a Rancher secret)")
 	s.String(&c.AuthSource, "auth-source", "MONGO_AUTH_SOURCE", "admin", "authentication database")
 	if talksToMongod {
+		s.Bool(&c.TLS, "tls", "MONGO_TLS", false, "connect to mongod with TLS, verified against the system CAs unless --tls-ca-file is set")
 		s.String(&c.TLSCAFile, "tls-ca-file", "MONGO_TLS_CA_FILE", "", "CA bundle for TLS to mongod (enables TLS)")
 		s.String(&c.TLSCertFile, "tls-cert-file", "MONGO_TLS_CERT_FILE", "", "client certificate for TLS")
 		s.String(&c.TLSKeyFile, "tls-key-file", "MONGO_TLS_KEY_FILE", "", "client key for TLS")
@@ -79,12 +84,24 @@ func (c *commonConfig) register(s *optionSet, talksToMongod bool) {
 
 // validate checks values that a flag type alone cannot, and resolves the password file.
 func (c *commonConfig) validate() error {
-	u, err := url.Parse(c.MetadataURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usagef("--metadata-url (env METADATA_URL): %q is not an http(s) URL", c.MetadataURL)
+	if _, err := metadata.ParseBaseURL(c.MetadataURL); err != nil {
+		// The error names the problem without repeating the URL, which may hold credentials.
+		return usagef("--metadata-url (env METADATA_URL): %v", err)
 	}
-	if strings.Trim(u.Path, "/") == "" {
-		return usagef("--metadata-url (env METADATA_URL): %q has no API version; use e.g. http://rancher-metadata/2016-07-29", c.MetadataURL)
+	if c.SourceIP != "" && net.ParseIP(c.SourceIP) == nil {
+		return usagef("--metadata-source-ip (env METADATA_SOURCE_IP): %q is not an IP address", c.SourceIP)
+	}
+	for _, d := range []struct {
+		flag, env string
+		v         time.Duration
+		skip      bool
+	}{
+		{"metadata-min-interval", "METADATA_MIN_INTERVAL", c.MetadataSpacing, false},
+		{"removal-grace", "REMOVAL_GRACE", c.RemovalGrace, !c.talksToMongod},
+	} {
+		if !d.skip && d.v <= 0 {
+			return usagef("--%s (env %s) must be positive", d.flag, d.env)
+		}
 	}
 	if c.MongoService == "" {
 		return usagef("--service (env MONGO_SERVICE_NAME) must not be empty")

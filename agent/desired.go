@@ -2,6 +2,8 @@ package agent
 
 import (
 	"fmt"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -11,7 +13,7 @@ import (
 
 // Labels that set a member's role, on the mongo container or on its host (the container wins).
 const (
-	LabelPriority  = "replset-agent.priority"   // election priority, 0–1000 (default 1)
+	LabelPriority  = "replset-agent.priority"   // election priority, above 0 up to 1000 (default 1)
 	LabelNonVoting = "replset-agent.non-voting" // "true" keeps the member at votes 0 for good
 	LabelHidden    = "replset-agent.hidden"     // "true": hidden from clients, priority 0
 	labelPrefix    = "replset-agent."           // every label above starts with it
@@ -33,9 +35,14 @@ func roleFromLabels(host, container map[string]string) (mongors.Role, []string) 
 	}
 	if v, ok := get(LabelPriority); ok {
 		p, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if err != nil || p < 0 || p > 1000 {
-			problems = append(problems, fmt.Sprintf("%s: %s=%q (want 0–1000)", labelBad, LabelPriority, v))
-		} else {
+		switch {
+		case err != nil || p < 0 || p > 1000:
+			problems = append(problems, fmt.Sprintf("%s: %s=%q (want above 0, up to 1000)", labelBad, LabelPriority, v))
+		case p == 0:
+			// A voting member at priority 0 is not something the planner can express: say so
+			// rather than run it at the default 1.
+			problems = append(problems, fmt.Sprintf("%s: %s=0; use %s=true or %s=true for a member that must never be primary", labelBad, LabelPriority, LabelNonVoting, LabelHidden))
+		default:
 			r.Priority = p
 		}
 	}
@@ -62,12 +69,15 @@ func roleFromLabels(host, container map[string]string) (mongors.Role, []string) 
 			}
 		}
 	}
+	sort.Strings(problems) // map order must not make the same warnings look new
 	return r, problems
 }
 
 // desiredFromTopology turns the metadata topology into the member list mongors wants. Foreign
 // addresses are the members of same-named services in other stacks: finding one of them in our
-// set's config means two stacks' sets got mixed, and the planner stops.
+// set's config means two stacks' sets got mixed, and the planner stops. Peers are our service's
+// containers that are not usable members (starting, stopped, unhealthy): never added, but a peer
+// that may hold the set's config blocks initiation, so a replaced host cannot start a second set.
 func desiredFromTopology(s metadata.Snapshot, c *commonConfig, stack, self string) (mongors.Desired, []string, error) {
 	topo, err := s.Topology(topologyOptions(c, stack))
 	if err != nil {
@@ -85,6 +95,14 @@ func desiredFromTopology(s metadata.Snapshot, c *commonConfig, stack, self strin
 	for _, sk := range topo.Skipped {
 		warnings = append(warnings, fmt.Sprintf("%s not a member: %s", sk.Name, sk.Reason))
 	}
+	all, err := s.ServiceContainers(topologyOptions(c, stack))
+	if err != nil {
+		return mongors.Desired{}, nil, err
+	}
+	members := map[string]bool{}
+	for _, m := range d.Members {
+		members[m.Host] = true
+	}
 	for _, svc := range s.Services {
 		if !strings.EqualFold(svc.Name, c.MongoService) || strings.EqualFold(svc.StackName, stack) {
 			continue
@@ -96,6 +114,12 @@ func desiredFromTopology(s metadata.Snapshot, c *commonConfig, stack, self strin
 		for _, m := range other.Members {
 			d.Foreign = append(d.Foreign, m.Address)
 		}
+	}
+	for _, cs := range all {
+		if cs.Usable || cs.Address == "" || members[cs.Address] || slices.Contains(d.Foreign, cs.Address) || slices.Contains(d.Peers, cs.Address) {
+			continue
+		}
+		d.Peers = append(d.Peers, cs.Address)
 	}
 	return d, warnings, nil
 }

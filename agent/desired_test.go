@@ -23,6 +23,7 @@ func TestRoleFromLabels(t *testing.T) {
 		{"hidden", map[string]string{LabelHidden: "yes"}, nil, mongors.Role{}, []string{labelBad}},
 		{"hidden true", map[string]string{LabelHidden: "true"}, nil, mongors.Role{Hidden: true}, nil},
 		{"priority out of range", nil, map[string]string{LabelPriority: "1001"}, mongors.Role{}, []string{labelBad}},
+		{"priority zero is refused, not run at 1", nil, map[string]string{LabelPriority: "0"}, mongors.Role{}, []string{LabelNonVoting}},
 		{"priority not a number", nil, map[string]string{LabelPriority: "high"}, mongors.Role{}, []string{labelBad}},
 		{"typo is reported", nil, map[string]string{"replset-agent.votes": "0"}, mongors.Role{}, []string{labelUnknown}},
 		{"other labels ignored", map[string]string{"io.rancher.host.os": "linux"}, nil, mongors.Role{}, nil},
@@ -61,6 +62,10 @@ func snapshot(self metadata.Self) metadata.Snapshot {
 		demo.Containers = append(demo.Containers, mk("demo", i, h))
 	}
 	demo.Containers[1].Labels = map[string]string{LabelPriority: "3"}
+	// A replaced container on host 3, still starting: not a member, but a peer.
+	starting := mk("demo", 4, "h3")
+	starting.State = "starting"
+	demo.Containers = append(demo.Containers, starting)
 	other := metadata.Service{Name: "mongo", StackName: "other", Containers: []metadata.Container{mk("other", 3, "h4")}}
 	s.Services = []metadata.Service{demo, other}
 	for _, svc := range s.Services {
@@ -109,6 +114,9 @@ func TestLocateAndDesired(t *testing.T) {
 			if d.Members[1].Role.Priority != 3 || d.Members[0].HostID != "h1" || d.Members[2].Order != 3 {
 				t.Fatalf("member details lost: %+v", d.Members)
 			}
+			if len(d.Peers) != 0 {
+				t.Fatalf("peers = %v: with host addressing the starting container shares host 3's member address", d.Peers)
+			}
 			if !reflect.DeepEqual(d.Foreign, []string{"10.0.0.4:27017"}) {
 				t.Fatalf("foreign = %v, want the other stack's member", d.Foreign)
 			}
@@ -127,9 +135,19 @@ func TestLocateAndDesired(t *testing.T) {
 	if _, _, err := desiredFromTopology(managed, &cfg, "gone", "10.0.0.2:27017"); err == nil {
 		t.Fatal("a vanished service gave a desired state")
 	}
-	// Container addressing uses primary_ip.
+	// Container addressing uses primary_ip, and the starting container is a peer.
 	p, _ := locate(managed, "", "mongo")
-	if self, err := selfAddress(p, "container", 27017); err != nil || self != "10.42.0.2:27017" {
+	self, err := selfAddress(p, "container", 27017)
+	if err != nil || self != "10.42.0.2:27017" {
 		t.Fatalf("container address %q err %v", self, err)
+	}
+	ccfg := cfg
+	ccfg.AddressSource = "container"
+	d, _, err := desiredFromTopology(managed, &ccfg, "demo", self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(d.Peers, []string{"10.42.0.5:27017"}) {
+		t.Fatalf("peers = %v, want the starting container", d.Peers)
 	}
 }

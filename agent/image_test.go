@@ -23,6 +23,7 @@ func TestDockerfile(t *testing.T) {
 		{"the fixed binary path", `(?m)^COPY --from=build /out/replset-agent /usr/local/bin/replset-agent$`},
 		{"a non-root user", `(?m)^USER [1-9][0-9]*:[1-9][0-9]*$`},
 		{"the binary as entrypoint", `(?m)^ENTRYPOINT \["/usr/local/bin/replset-agent"\]$`},
+		{"the binary pre-filled in the shared volume", `(?m)^COPY --from=build --chown=65532:65532 /out/replset-agent /opt/replset-agent/replset-agent$`},
 	} {
 		if !regexp.MustCompile(want.re).MatchString(df) {
 			t.Errorf("Dockerfile lacks %s (%s)", want.what, want.re)

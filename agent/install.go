@@ -91,7 +91,7 @@ func runInstall(args []string, env func(string) (string, bool), stdout, stderr i
 		fmt.Fprintln(stderr, "replset-agent install: exactly one target directory is needed")
 		return 2
 	}
-	if name == "" || filepath.Base(name) != name {
+	if name == "" || name == "." || name == ".." || filepath.Base(name) != name {
 		fmt.Fprintf(stderr, "replset-agent install: --name (env INSTALL_NAME): %q is not a plain file name\n", name)
 		return 2
 	}

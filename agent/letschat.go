@@ -40,7 +40,7 @@ type roleOptions struct {
 
 func newLetschatRole(cfg letschatConfig, o roleOptions) (*letschatRole, error) {
 	r := &letschatRole{cfg: cfg, log: o.Logger.WithField("role", "letschat"), m: newMetrics("letschat")}
-	w, err := newWatcher(&cfg.commonConfig, cfg.SourceIP, r.log, r.m)
+	w, err := newWatcher(&cfg.commonConfig, r.log, r.m)
 	if err != nil {
 		return nil, err
 	}
@@ -157,11 +157,17 @@ func (r *letschatRole) apply(s metadata.Snapshot) {
 }
 
 func (r *letschatRole) members(s metadata.Snapshot) ([]lcconfig.Member, int, error) {
-	p, err := locate(s, r.cfg.Stack, r.cfg.LetschatService)
+	// Our own container, in our own stack: --stack names the mongo service's stack, which may be
+	// another one.
+	own, err := locate(s, "", r.cfg.LetschatService)
 	if err != nil {
 		return nil, 0, err
 	}
-	topo, err := s.Topology(topologyOptions(&r.cfg.commonConfig, p.Stack))
+	mongoStack := r.cfg.Stack
+	if mongoStack == "" {
+		mongoStack = own.Stack
+	}
+	topo, err := s.Topology(topologyOptions(&r.cfg.commonConfig, mongoStack))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -176,11 +182,15 @@ func (r *letschatRole) members(s metadata.Snapshot) ([]lcconfig.Member, int, err
 		addrs = append(addrs, m.Address)
 	}
 	rank := 0
-	if p.Container != nil {
-		opts := metadata.TopologyOptions{Stack: p.Stack, Service: r.cfg.LetschatService}
-		if rk, _, err := s.ContainerRank(opts, p.Container.UUID); err == nil {
-			rank = rk
+	if own.Container == nil {
+		r.log.WithField("service", r.cfg.LetschatService).Warn("this Let's Chat container is not in metadata; restarting without a stagger delay")
+	} else {
+		opts := metadata.TopologyOptions{Stack: own.Stack, Service: r.cfg.LetschatService}
+		rk, _, err := s.ContainerRank(opts, own.Container.UUID)
+		if err != nil {
+			return nil, 0, fmt.Errorf("rank among Let's Chat containers: %w", err)
 		}
+		rank = rk
 	}
 	r.mu.Lock()
 	r.lastHosts = addrs

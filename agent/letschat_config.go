@@ -28,7 +28,6 @@ type letschatConfig struct {
 	MinRestart       time.Duration
 	Settle           time.Duration
 	StartWithoutMems bool
-	SourceIP         string
 
 	Command []string // after "--"
 }
@@ -37,7 +36,6 @@ func (c *letschatConfig) options() *optionSet {
 	s := newOptionSet("letschat", "Runs Let's Chat as a child process with LCB_DATABASE_URI (or settings.yml) kept current from\nRancher metadata, and restarts it, staggered across instances, when its seeds are gone.")
 	c.commonConfig.register(s, false)
 	c.listenFlag.register(s)
-	s.String(&c.SourceIP, "metadata-source-ip", "METADATA_SOURCE_IP", "", "local address metadata requests come from (selects this container's self entry on hosts with several addresses)")
 	s.String(&c.LetschatService, "letschat-service", "LETSCHAT_SERVICE_NAME", "letschat", "name of the Let's Chat service in the stack (for the restart stagger rank)")
 	s.String(&c.Database, "database", "LETSCHAT_DATABASE", "letschat", "database name in the URI")
 	s.String(&c.URIOptions, "uri-options", "LETSCHAT_URI_OPTIONS", "", "extra URI options, e.g. readPreference=primaryPreferred&w=majority")
@@ -63,6 +61,19 @@ func (c *letschatConfig) validate() error {
 	}
 	if c.LetschatService == "" {
 		return usagef("--letschat-service (env LETSCHAT_SERVICE_NAME) must not be empty")
+	}
+	for _, d := range []struct {
+		flag, env string
+		v         time.Duration
+	}{
+		{"stagger", "RESTART_STAGGER", c.Stagger},
+		{"kill-timeout", "KILL_TIMEOUT", c.KillTimeout},
+		{"min-restart-interval", "MIN_RESTART_INTERVAL", c.MinRestart},
+		{"settle-delay", "SETTLE_DELAY", c.Settle},
+	} {
+		if d.v <= 0 {
+			return usagef("--%s (env %s) must be positive", d.flag, d.env)
+		}
 	}
 	if _, err := parseURIOptions(c.URIOptions); err != nil {
 		return err

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"io"
+	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/sirupsen/logrus"
@@ -23,8 +25,14 @@ func newLogger(w io.Writer, level, format string, secrets ...string) *logrus.Log
 	}
 	var keep []string
 	for _, s := range secrets {
-		if len(s) >= 3 { // shorter strings would redact ordinary words
-			keep = append(keep, s)
+		if len(s) < 3 { // shorter strings would redact ordinary words
+			continue
+		}
+		// A secret also travels percent-escaped inside URIs.
+		for _, form := range []string{s, url.QueryEscape(s), url.PathEscape(s)} {
+			if !slices.Contains(keep, form) {
+				keep = append(keep, form)
+			}
 		}
 	}
 	if len(keep) > 0 {

@@ -46,8 +46,8 @@ func newMetrics(role string) *metrics {
 			Name: "replset_agent_metadata_last_success_timestamp_seconds", Help: "When the metadata service last answered well.", ConstLabels: c,
 		}),
 		planActions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "replset_agent_plan_actions_total", Help: "Planner decisions, by action kind and step.", ConstLabels: c,
-		}, []string{"kind", "step"}),
+			Name: "replset_agent_plan_actions_total", Help: "Executed planner actions, by kind, step and result (ok or error).", ConstLabels: c,
+		}, []string{"kind", "step", "result"}),
 		mongoErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "replset_agent_mongo_errors_total", Help: "Errors from mongod, by server error code (network for connection failures).", ConstLabels: c,
 		}, []string{"code"}),

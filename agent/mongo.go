@@ -23,11 +23,13 @@ type mongoRole struct {
 	client  *mongors.DriverClient
 	rec     *mongors.Reconciler
 
-	mu       sync.Mutex
-	lastErr  string
-	warnings []string
-	started  time.Time
-	lastSnap time.Time
+	mu         sync.Mutex
+	lastErr    string
+	warnings   []string
+	started    time.Time
+	snap       metadata.Snapshot // the last snapshot whose service could be read
+	stack      string
+	containers []metadata.ContainerStatus
 }
 
 // mongoOptions are what an in-process caller (the demo, tests) injects.
@@ -47,7 +49,7 @@ func connConfig(c *commonConfig, address string, timeout, heartbeat time.Duratio
 			CertFile: c.TLSCertFile,
 			KeyFile:  c.TLSKeyFile,
 			Insecure: c.TLSInsecure,
-			Enabled:  c.TLSInsecure,
+			Enabled:  c.TLS || c.TLSInsecure,
 		},
 		CommandTimeout:    timeout,
 		HeartbeatInterval: heartbeat,
@@ -65,7 +67,7 @@ func settingsOf(c *commonConfig, alarm time.Duration) mongors.Settings {
 
 func newMongoRole(cfg mongoConfig, o mongoOptions) (*mongoRole, error) {
 	r := &mongoRole{cfg: cfg, log: o.Logger.WithField("role", "mongo"), m: newMetrics("mongo"), started: time.Now()}
-	w, err := newWatcher(&cfg.commonConfig, cfg.SourceIP, r.log, r.m)
+	w, err := newWatcher(&cfg.commonConfig, r.log, r.m)
 	if err != nil {
 		return nil, err
 	}
@@ -121,9 +123,6 @@ func (r *mongoRole) run(ctx context.Context) {
 // nothing: the reconciler keeps the last desired state, so metadata trouble is never taken for
 // "every member is gone".
 func (r *mongoRole) apply(s metadata.Snapshot) {
-	r.mu.Lock()
-	r.lastSnap = time.Now()
-	r.mu.Unlock()
 	p, err := locate(s, r.cfg.Stack, r.cfg.MongoService)
 	if err != nil {
 		r.fail(s, err)
@@ -139,9 +138,16 @@ func (r *mongoRole) apply(s metadata.Snapshot) {
 		r.fail(s, err)
 		return
 	}
+	if len(d.Members) == 0 {
+		// Not even this host's mongo is usable: more likely a metadata hiccup than a set to empty.
+		r.fail(s, fmt.Errorf("metadata lists no usable member of %s/%s", p.Stack, r.cfg.MongoService))
+		return
+	}
+	containers, _ := s.ServiceContainers(topologyOptions(&r.cfg.commonConfig, p.Stack))
 	r.mu.Lock()
 	changedWarnings := fmt.Sprint(warnings) != fmt.Sprint(r.warnings)
 	r.warnings, r.lastErr = warnings, ""
+	r.snap, r.stack, r.containers = s, p.Stack, containers
 	r.mu.Unlock()
 	if changedWarnings {
 		for _, w := range warnings {
@@ -160,8 +166,10 @@ func (r *mongoRole) fail(s metadata.Snapshot, err error) {
 	r.log.WithError(err).WithField("version", s.Version).Warn("metadata snapshot not usable; keeping the previous desired members")
 }
 
-// mongoRoleStatus is the mongo role's /status document.
+// mongoRoleStatus is the mongo role's /status document: the `status` command's report, built
+// from what the running agent last saw instead of a fresh read, plus the agent's own state.
 type mongoRoleStatus struct {
+	statusReport
 	Role       string         `json:"role"`
 	Reconciler mongors.Status `json:"reconciler"`
 	Metadata   metadata.Stats `json:"metadata"`
@@ -170,14 +178,27 @@ type mongoRoleStatus struct {
 }
 
 func (r *mongoRole) status() mongoRoleStatus {
+	rs := r.rec.Status()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	rep := statusReport{SetName: r.cfg.ReplSet, Stack: r.stack, Self: rs.Self}
+	if rs.LastDecision != nil {
+		a := rs.LastDecision.Action
+		rep.NextAction = &a
+	}
+	if rs.Observed == nil {
+		rep.Problems = append(rep.Problems, "no reconcile pass yet")
+	}
+	if r.lastErr != "" {
+		rep.Problems = append(rep.Problems, "metadata: "+r.lastErr)
+	}
 	return mongoRoleStatus{
-		Role:       "mongo",
-		Reconciler: r.rec.Status(),
-		Metadata:   r.watcher.Stats(),
-		Warnings:   append([]string(nil), r.warnings...),
-		LastError:  r.lastErr,
+		statusReport: finishStatus(rep, r.containers, rs.Observed),
+		Role:         "mongo",
+		Reconciler:   rs,
+		Metadata:     r.watcher.Stats(),
+		Warnings:     append([]string(nil), r.warnings...),
+		LastError:    r.lastErr,
 	}
 }
 
@@ -223,7 +244,11 @@ type reconcilerMetrics struct{ m *metrics }
 var _ mongors.Metrics = reconcilerMetrics{}
 
 func (x reconcilerMetrics) ActionRun(kind mongors.ActionKind, step mongors.Step, failed bool) {
-	x.m.planActions.WithLabelValues(string(kind), string(step)).Inc()
+	result := "ok"
+	if failed {
+		result = "error"
+	}
+	x.m.planActions.WithLabelValues(string(kind), string(step), result).Inc()
 }
 func (x reconcilerMetrics) MongoError(code int32) {
 	label := "network"

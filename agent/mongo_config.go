@@ -16,7 +16,6 @@ type mongoConfig struct {
 	ActionTimeout  time.Duration
 	Heartbeat      time.Duration
 	StepDownPeriod time.Duration
-	SourceIP       string
 
 	Command []string // optional mongod command line after "--"
 }
@@ -25,7 +24,6 @@ func (c *mongoConfig) options() *optionSet {
 	s := newOptionSet("mongo", "Keeps the replica set's membership in step with the mongo service's containers in Rancher\nmetadata: initiates once, adds, promotes and removes members one safe step at a time, and only\nfrom the primary. With '-- mongod ...' it also runs mongod as its child.")
 	c.commonConfig.register(s, true)
 	c.listenFlag.register(s)
-	s.String(&c.SourceIP, "metadata-source-ip", "METADATA_SOURCE_IP", "", "local address metadata requests come from (selects this container's self entry on hosts with several addresses)")
 	s.String(&c.MongodAddress, "mongod-address", "MONGOD_ADDRESS", "127.0.0.1:27017", "the local mongod, reached by direct connection")
 	s.Duration(&c.Recheck, "recheck-interval", "RECHECK_INTERVAL", 5*time.Second, "how often the set is re-read without a metadata change")
 	s.Duration(&c.NoPrimaryAlarm, "no-primary-alarm", "NO_PRIMARY_ALARM", 30*time.Second, "how long without a primary before the agent raises the alarm")
@@ -47,6 +45,9 @@ func (c *mongoConfig) validate() error {
 	}
 	if c.Recheck <= 0 {
 		return usagef("--recheck-interval (env RECHECK_INTERVAL) must be positive")
+	}
+	if c.NoPrimaryAlarm <= 0 {
+		return usagef("--no-primary-alarm (env NO_PRIMARY_ALARM) must be positive")
 	}
 	if c.Heartbeat < 500*time.Millisecond {
 		return usagef("--heartbeat-interval (env MONGO_HEARTBEAT_INTERVAL): %s is below the driver's minimum of 500ms", c.Heartbeat)

@@ -19,7 +19,7 @@ import (
 
 // newWatcher builds the metadata watcher of a role. sourceIP, when set, binds the requests to that
 // local address, which is how the metadata service tells which container is asking.
-func newWatcher(c *commonConfig, sourceIP string, log logrus.FieldLogger, m *metrics) (*metadata.Watcher, error) {
+func newWatcher(c *commonConfig, log logrus.FieldLogger, m *metrics) (*metadata.Watcher, error) {
 	wc := metadata.WatcherConfig{
 		BaseURL:      c.MetadataURL,
 		Mode:         metadata.Mode(c.MetadataMode),
@@ -32,11 +32,8 @@ func newWatcher(c *commonConfig, sourceIP string, log logrus.FieldLogger, m *met
 	if m != nil {
 		wc.Metrics = watcherMetrics{m}
 	}
-	if sourceIP != "" {
-		ip := net.ParseIP(sourceIP)
-		if ip == nil {
-			return nil, usagef("--metadata-source-ip (env METADATA_SOURCE_IP): %q is not an IP address", sourceIP)
-		}
+	if c.SourceIP != "" {
+		ip := net.ParseIP(c.SourceIP) // validated with the flags
 		dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Timeout: 10 * time.Second}
 		wc.HTTPClient = &http.Client{Transport: &http.Transport{
 			DialContext:         dialer.DialContext,
@@ -58,11 +55,15 @@ var _ metadata.Metrics = watcherMetrics{}
 
 func (w watcherMetrics) RequestDone(kind metadata.RequestKind, _ time.Duration, err error) {
 	w.m.metadataRequests.WithLabelValues(string(kind)).Inc()
-	if err == nil {
-		w.m.lastMetadataOK.SetToCurrentTime()
+	if err != nil {
+		w.m.metadataErrors.Inc() // long-polls and tree reads alike
+		return
 	}
+	w.m.lastMetadataOK.SetToCurrentTime()
 }
-func (w watcherMetrics) LongPollError(error)                 { w.m.metadataErrors.Inc() }
+
+// LongPollError is already counted by RequestDone.
+func (w watcherMetrics) LongPollError(error)                 {}
 func (w watcherMetrics) ChangeSeen(string)                   { w.m.metadataChanges.Inc() }
 func (w watcherMetrics) SnapshotEmitted(s metadata.Snapshot) { w.m.snapshots.Inc() }
 

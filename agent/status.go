@@ -20,7 +20,6 @@ import (
 type statusConfig struct {
 	commonConfig
 	MongodAddress string
-	SourceIP      string
 	JSON          bool
 	Timeout       time.Duration
 }
@@ -29,7 +28,6 @@ func (c *statusConfig) options() *optionSet {
 	s := newOptionSet("status", "Reads metadata and the replica set once and prints the topology, the set's config version,\nthe primary and the action the planner would take next (a dry run; nothing is changed).\nExits 1 when the set is unhealthy or unreachable.")
 	c.commonConfig.register(s, true)
 	s.String(&c.MongodAddress, "mongod-address", "MONGOD_ADDRESS", "127.0.0.1:27017", "the mongod to start from, reached by direct connection")
-	s.String(&c.SourceIP, "metadata-source-ip", "METADATA_SOURCE_IP", "", "local address metadata requests come from")
 	s.Bool(&c.JSON, "json", "", false, "print JSON instead of a table")
 	s.Duration(&c.Timeout, "timeout", "STATUS_TIMEOUT", 15*time.Second, "how long to wait for metadata and mongod")
 	return s
@@ -48,7 +46,7 @@ type statusMember struct {
 	Self          bool     `json:"self,omitempty"`
 }
 
-// statusReport is the status command's output, also served by the mongo role as /status's core.
+// statusReport is the status command's output; the mongo role's /status embeds it.
 type statusReport struct {
 	SetName       string          `json:"set_name"`
 	Stack         string          `json:"stack,omitempty"`
@@ -78,7 +76,10 @@ func runStatusCmd(args []string, env func(string) (string, bool), stdout, stderr
 	if err := checkHostPort("mongod-address", "MONGOD_ADDRESS", cfg.MongodAddress); err != nil {
 		return reportUsage(stderr, s, err)
 	}
-	log := newLogger(stderr, "warn", cfg.LogFormat, cfg.Password)
+	if cfg.Timeout <= 0 {
+		return reportUsage(stderr, s, usagef("--timeout (env STATUS_TIMEOUT) must be positive"))
+	}
+	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat, cfg.Password)
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
 	defer cancel()
 	rep := collectStatus(ctx, &cfg, log)
@@ -101,7 +102,7 @@ func collectStatus(ctx context.Context, cfg *statusConfig, log *logrus.Logger) s
 	rep := statusReport{SetName: cfg.ReplSet}
 	problem := func(format string, args ...any) { rep.Problems = append(rep.Problems, fmt.Sprintf(format, args...)) }
 
-	w, err := newWatcher(&cfg.commonConfig, cfg.SourceIP, log, nil)
+	w, err := newWatcher(&cfg.commonConfig, log, nil)
 	if err != nil {
 		problem("metadata: %v", err)
 		return rep
@@ -120,6 +121,8 @@ func collectStatus(ctx context.Context, cfg *statusConfig, log *logrus.Logger) s
 		rep.Stack = p.Stack
 		if self, err := selfAddress(p, cfg.AddressSource, cfg.Port); err == nil {
 			rep.Self = self
+		} else {
+			problem("metadata: %v (no dry run without it)", err)
 		}
 		containers, err = snap.ServiceContainers(topologyOptions(&cfg.commonConfig, p.Stack))
 		if err != nil {

@@ -58,6 +58,31 @@ type Desired struct {
 	// Foreign lists addresses the orchestrator knows belong to another stack or service; finding
 	// one in the set's config stops all changes (rule 8).
 	Foreign []string `json:"foreign,omitempty"`
+	// Peers lists the "host:port" addresses of every other mongod the orchestrator knows for this
+	// service that is not in Members: containers it does not count as usable (stopped, starting,
+	// unhealthy, a second container on a host). They are never added to the set, but initiation
+	// requires each of them to answer hello as a --replSet node without a config; one that has a
+	// config, runs without --replSet or does not answer blocks initiation, since a node we cannot
+	// see may hold the set's config (rule 1). A peer that is also Self or a member is skipped: it
+	// is asked as such already.
+	Peers []string `json:"peers,omitempty"`
+}
+
+// peers returns Peers without Self, members and duplicates, sorted.
+func (d Desired) peers() []string {
+	seen := map[string]bool{d.Self: true}
+	for _, m := range d.Members {
+		seen[m.Host] = true
+	}
+	var out []string
+	for _, p := range d.Peers {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // member returns the desired member at host.
@@ -115,6 +140,14 @@ func (d Desired) problem(s Settings) string {
 		}
 		if m.Role.Priority < 0 || m.Role.Priority > 1000 {
 			return fmt.Sprintf("member %s has priority %g outside 0–1000", m.Host, m.Role.Priority)
+		}
+	}
+	for _, p := range d.Peers {
+		if err := checkAddress(p); err != nil {
+			return fmt.Sprintf("peer address: %v", err)
+		}
+		if foreign[p] {
+			return fmt.Sprintf("peer %s is also listed as belonging to another stack or service", p)
 		}
 	}
 	return ""

@@ -10,6 +10,15 @@
 // never force a reconfig, never start a second set, and never let a credential reach a log line, a
 // status field or an error string.
 //
+// Initiation (rule 1) happens once, with an explicit config listing exactly Desired.Members, sent
+// by the lowest-ordered electable member, and only when at least Settings.MinMembers are listed and
+// every one of them answers hello as a --replSet node without a config. Desired.Peers (mongods of
+// the service the orchestrator does not count as usable: stopped, starting, unhealthy, a second
+// container on a host) are asked too and must pass the same test: a peer that has a config or does
+// not answer blocks initiation, since after a host replacement the old nodes may still hold the
+// set. Peers are never put in a config; one that reports a primary makes the agent read that
+// primary's config and join its view instead.
+//
 // Member roles (Role) are plain fields; the agent maps them from container or host labels. The
 // suggested label names are:
 //

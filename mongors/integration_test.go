@@ -299,3 +299,63 @@ func TestLive_recreatedWithNewAddress(t *testing.T) {
 	ls.waitFor(30*time.Second, obs, 3, members...)
 	ls.audit()
 }
+
+// TestLive_peersPreventSecondSet is the host-replacement scenario: three agents initiate a set,
+// then metadata lists three fresh nodes as the members and the old ones only as peers (not
+// usable), one of them stopped. No fresh node may start a second set.
+func TestLive_peersPreventSecondSet(t *testing.T) {
+	t.Parallel()
+	ls := newLiveSet(t, 6, liveLoop())
+	old, fresh := ls.addrs[:3], ls.addrs[3:]
+	obs := ls.observer(old[0])
+	for _, a := range old {
+		ls.start(a)
+	}
+	ls.desire(old...)
+	ls.waitFor(20*time.Second, obs, 3, old...)
+
+	for _, a := range old {
+		ls.stopAgent(a)
+	}
+	if err := ls.cluster.StopNode(old[2]); err != nil {
+		t.Fatal(err)
+	}
+	ls.mu.Lock()
+	ls.members = nil // the fresh agents get their desired state below, with the peers
+	ls.mu.Unlock()
+	for _, a := range fresh {
+		ls.start(a)
+	}
+	ls.mu.Lock()
+	for _, a := range fresh {
+		d := desiredOf(a, fresh...)
+		d.Peers = append([]string(nil), old...)
+		ls.agents[a].r.SetDesired(d)
+	}
+	ls.mu.Unlock()
+
+	for i := 0; i < 10; i++ { // about ten passes of every agent
+		time.Sleep(liveLoop().Recheck)
+		if hasConfig(t, obs, fresh) {
+			t.Fatalf("a fresh node has a config: a second set was started")
+		}
+	}
+	for _, a := range fresh {
+		st := ls.agents[a].r.Status()
+		if st.LastDecision == nil || st.LastDecision.Action.Acts() {
+			t.Errorf("agent %s: decision %+v", a, st.LastDecision)
+		}
+	}
+	if o, ok := ls.cluster.(mongotest.Observer); ok {
+		initiates := 0
+		for _, ch := range o.ConfigChanges() {
+			if ch.Origin == mongosim.OriginInitiate {
+				initiates++
+			}
+		}
+		if initiates != 1 {
+			t.Errorf("%d initiates, want the first one only", initiates)
+		}
+	}
+	ls.audit()
+}

@@ -30,11 +30,18 @@ func Observe(ctx context.Context, c Client, d Desired) Observed {
 		}
 		o.read(ctx, c, local, false)
 	default:
-		o.Candidates = askCandidates(ctx, c, d, local)
-		for _, cand := range o.Candidates {
-			if cand.Reachable() && cand.Hello.Primary != "" {
-				o.Primary = cand.Hello.Primary
-				o.read(ctx, c, o.Primary, true)
+		o.Candidates, o.Peers = askCandidates(ctx, c, d, local)
+		// A candidate or peer that knows a primary means a set exists: read its config so that
+		// this node joins that set's view instead of starting another.
+		tried := map[string]bool{}
+		for _, n := range append(append([]NodeHello(nil), o.Candidates...), o.Peers...) {
+			p := n.Hello.Primary
+			if !n.Reachable() || p == "" || tried[p] {
+				continue
+			}
+			tried[p] = true
+			o.Primary = p
+			if o.read(ctx, c, p, true) {
 				break
 			}
 		}
@@ -59,14 +66,20 @@ func (o *Observed) read(ctx context.Context, c Client, addr string, commitment b
 	return true
 }
 
-// askCandidates says hello to every listed member but the local one, all at once.
-func askCandidates(ctx context.Context, c Client, d Desired, local string) []NodeHello {
-	var out []NodeHello
+// askCandidates says hello to every listed member but the local one, and to every peer (a mongod
+// of the service that is not a usable member), all at once.
+func askCandidates(ctx context.Context, c Client, d Desired, local string) (cands, peers []NodeHello) {
 	for _, m := range d.ordered() {
 		if m.Host != d.Self && m.Host != local {
-			out = append(out, NodeHello{Addr: m.Host})
+			cands = append(cands, NodeHello{Addr: m.Host})
 		}
 	}
+	for _, p := range d.peers() {
+		if p != local {
+			peers = append(peers, NodeHello{Addr: p})
+		}
+	}
+	out := append(append([]NodeHello(nil), cands...), peers...)
 	var wg sync.WaitGroup
 	for i := range out {
 		wg.Go(func() {
@@ -79,5 +92,7 @@ func askCandidates(ctx context.Context, c Client, d Desired, local string) []Nod
 		})
 	}
 	wg.Wait()
-	return out
+	n := copy(cands, out)
+	copy(peers, out[n:])
+	return cands, peers
 }

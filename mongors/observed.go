@@ -175,6 +175,10 @@ type Observed struct {
 	Status *ReplStatus `json:"status,omitempty"`
 	// Candidates holds each desired member's hello, read only when the local node has no config.
 	Candidates []NodeHello `json:"candidates,omitempty"`
+	// Peers holds the hello of each Desired.Peers address (mongods of the service that are not
+	// usable members), read only when the local node has no config; any of them with a config, or
+	// not answering, blocks initiation.
+	Peers []NodeHello `json:"peers,omitempty"`
 	// Errors lists reads that failed during the pass, for status output.
 	Errors []string `json:"errors,omitempty"`
 	// Memory is what the loop remembers across passes (see Memory.Update).
@@ -195,6 +199,16 @@ func (o Observed) candidate(addr string) (NodeHello, bool) {
 	for _, c := range o.Candidates {
 		if c.Addr == addr {
 			return c, true
+		}
+	}
+	return NodeHello{}, false
+}
+
+// peer returns the hello read from the peer at addr.
+func (o Observed) peer(addr string) (NodeHello, bool) {
+	for _, p := range o.Peers {
+		if p.Addr == addr {
+			return p, true
 		}
 	}
 	return NodeHello{}, false

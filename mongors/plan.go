@@ -57,7 +57,14 @@ func plan(d Desired, o Observed, now time.Time, s Settings) Action {
 		return none("not the primary (%s is); observing only", o.Primary)
 	}
 	if lh.Me != "" && lh.Me != d.Self {
-		return wait("local mongod is member %s but metadata names it %s; a member's host is never edited in place", lh.Me, d.Self)
+		// Its host is never edited in place (rule 9): the next primary removes the old address and
+		// adds the new one.
+		why := fmt.Sprintf("this primary is member %s but metadata names it %s", lh.Me, d.Self)
+		if o.Status == nil || !o.Committed {
+			return wait("%s; waiting for a committed config and a status before stepping down", why)
+		}
+		a, _ := newView(d, o, now, s).stepDown("%s", why)
+		return a
 	}
 	if !o.Committed {
 		return wait("config version %d term %d is not majority-committed yet", cfg.Version, cfg.Term)
@@ -127,6 +134,9 @@ func planInitiate(d Desired, o Observed, s Settings) Action {
 			return wait("%s is not running with --replSet", c.Host)
 		}
 	}
+	if why := peerBlocks(d, o); why != "" {
+		return wait("%s", why)
+	}
 	if initiator.Host != d.Self {
 		return wait("%s (order %d) initiates; this agent waits", initiator.Host, initiator.Order)
 	}
@@ -134,6 +144,34 @@ func planInitiate(d Desired, o Observed, s Settings) Action {
 	a := Action{Kind: KindInitiate, Step: StepInitiate, Member: d.Self, Config: &cfg}
 	a.Reason = fmt.Sprintf("%d listed members answer without a config; initiating %q with %d members, %d voting", len(cands), s.SetName, len(cfg.Members), cfg.Voters())
 	return a
+}
+
+// peerBlocks says why a peer (a mongod of the service that is not a usable member) stops the
+// initiation, or "": each must answer as a --replSet node without a config, because one we cannot
+// see, or one that has a config, may hold the set (rule 1). Only members are ever initiated.
+func peerBlocks(d Desired, o Observed) string {
+	for _, p := range d.peers() {
+		h, ok := peerHello(o, p)
+		switch {
+		case !ok:
+			return fmt.Sprintf("peer %s listed in metadata (not usable) has not been asked yet; initiating only when every peer answers without a config", p)
+		case !h.Reachable():
+			return fmt.Sprintf("peer %s listed in metadata (not usable) does not answer (%s); it may hold the set's config", p, h.Err)
+		case h.Hello.HasConfig():
+			return fmt.Sprintf("peer %s listed in metadata (not usable) already belongs to set %q (config version %d); not starting a second set", p, h.Hello.SetName, h.Hello.SetVersion)
+		case !h.Hello.ReplicaSetMode():
+			return fmt.Sprintf("peer %s listed in metadata (not usable) runs without --replSet; it may hold the set's config", p)
+		}
+	}
+	return ""
+}
+
+// peerHello returns the hello read from the peer at addr (the local read if it is the local node).
+func peerHello(o Observed, addr string) (NodeHello, bool) {
+	if addr == o.Local.Addr {
+		return o.Local, true
+	}
+	return o.peer(addr)
 }
 
 // helloOf returns the hello read for host, using the local read for Self.

@@ -453,3 +453,80 @@ func stepNames(s []Step) []string {
 	}
 	return out
 }
+
+// withPeers lists peers (hosts of the service that are not usable members) in d and records their
+// hellos in o: each answers without a config unless changed by the caller.
+func withPeers(d Desired, o Observed, peers ...int) (Desired, Observed) {
+	for _, p := range peers {
+		d.Peers = append(d.Peers, host(p))
+		o.Peers = append(o.Peers, NodeHello{Addr: host(p), Hello: Hello{IsReplicaSet: true}})
+	}
+	return d, o
+}
+
+// TestPlan_rule1Peers covers the hosts metadata lists but does not count as usable: they are
+// never initiated, and any of them that has a config or does not answer blocks initiation (the
+// host-replacement scenario where the old members still hold the set).
+func TestPlan_rule1Peers(t *testing.T) {
+	three := listed(1, 1, 2, 3)
+	peersOf := func(self int, d Desired, change func(o *Observed), peers ...int) (Desired, Observed) {
+		d, o := withPeers(d, ghosts(self, d), peers...)
+		if change != nil {
+			change(&o)
+		}
+		return d, o
+	}
+	reasonHas := func(parts ...string) func(*testing.T, Action) {
+		return func(t *testing.T, a Action) {
+			for _, p := range parts {
+				if !strings.Contains(a.Reason, p) {
+					t.Errorf("reason %q lacks %q", a.Reason, p)
+				}
+			}
+		}
+	}
+	hasCfg := func(o *Observed) {
+		o.Peers[1].Hello = Hello{SetName: "letschat", SetVersion: 7, Secondary: true, Me: host(8)}
+	}
+	down := func(o *Observed) { o.Peers[1] = NodeHello{Addr: host(8), Err: "connection refused"} }
+	var cases []planCase
+	add := func(name string, d Desired, o Observed, s Settings, kind ActionKind, step Step, check func(*testing.T, Action)) {
+		cases = append(cases, planCase{name: name, d: d, o: o, s: s, kind: kind, step: step, check: check})
+	}
+	d, o := peersOf(1, three, hasCfg, 7, 8)
+	add("peer with a config blocks the initiator", d, o, Settings{}, KindWait, "", reasonHas(host(8), "second set"))
+	d, o = peersOf(2, listed(2, 1, 2, 3), hasCfg, 7, 8)
+	add("peer with a config named to the other agents too", d, o, Settings{}, KindWait, "", reasonHas(host(8), "second set"))
+	d, o = peersOf(1, three, down, 7, 8)
+	add("unreachable peer blocks", d, o, Settings{}, KindWait, "", reasonHas(host(8), "does not answer", "may hold the set's config"))
+	d, o = peersOf(1, three, func(o *Observed) { o.Peers = o.Peers[:1] }, 7, 8)
+	add("peer not asked blocks", d, o, Settings{}, KindWait, "", reasonHas(host(8), "not been asked"))
+	d, o = peersOf(1, three, func(o *Observed) { o.Peers[0].Hello = Hello{} }, 7, 8)
+	add("peer without --replSet blocks", d, o, Settings{}, KindWait, "", reasonHas(host(7), "--replSet"))
+	d, o = peersOf(1, three, func(o *Observed) { o.Peers[0].Hello = Hello{SetName: "letschat"} }, 7, 8)
+	add("peer removed from a set blocks", d, o, Settings{}, KindWait, "", reasonHas(host(7)))
+	d, o = peersOf(1, listed(1, 1), hasCfg, 7, 8)
+	add("min members 1: a wiped node alone does not start a second set", d, o, Settings{MinMembers: 1}, KindWait, "", reasonHas(host(8), "second set"))
+	d, o = peersOf(1, three, nil, 7, 8)
+	add("peers all config-less and reachable: initiate with members only", d, o, Settings{}, KindInitiate, StepInitiate,
+		func(t *testing.T, a Action) {
+			if len(a.Config.Members) != 3 {
+				t.Fatalf("config %+v, want the three members only", a.Config.Members)
+			}
+			for i, m := range a.Config.Members {
+				if m.Host != host(i+1) {
+					t.Errorf("member %d = %s, want %s", i, m.Host, host(i+1))
+				}
+			}
+		})
+	d, o = peersOf(1, three, nil)
+	d.Peers = []string{host(2), host(1)} // a member and Self listed as peers too: asked as such already
+	add("peer duplicating a member or self is skipped", d, o, Settings{}, KindInitiate, StepInitiate, nil)
+	d, o = peersOf(1, three, nil, 7)
+	d.Peers = append(d.Peers, "not-an-address")
+	add("invalid peer address", d, o, Settings{}, KindWait, "", reasonHas("peer address"))
+	d, o = peersOf(1, three, nil, 7)
+	d.Foreign = []string{host(7)}
+	add("peer also foreign", d, o, Settings{}, KindWait, "", reasonHas(host(7), "another stack"))
+	runPlanCases(t, cases)
+}

@@ -111,6 +111,7 @@ func NewReconciler(cfg ReconcilerConfig) (*Reconciler, error) {
 func (r *Reconciler) SetDesired(d Desired) {
 	d.Members = append([]Member(nil), d.Members...)
 	d.Foreign = append([]string(nil), d.Foreign...)
+	d.Peers = append([]string(nil), d.Peers...)
 	r.mu.Lock()
 	if r.desired == nil || !reflect.DeepEqual(r.desired.ordered(), d.ordered()) {
 		r.gen++

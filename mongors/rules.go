@@ -93,6 +93,15 @@ func checkInitiate(a Action, d Desired, o Observed, s Settings) error {
 			initiator = c.Host
 		}
 	}
+	for _, p := range d.peers() {
+		h, ok := peerHello(o, p)
+		if !ok || !h.Reachable() || h.Hello.HasConfig() || !h.Hello.ReplicaSetMode() {
+			return broke(1, "peer %s (listed, not usable) is not a reachable node without a config; it may hold the set", p)
+		}
+		if _, ok := cfg.Member(p); ok {
+			return broke(1, "peer %s (listed, not usable) is in the initial config", p)
+		}
+	}
 	if initiator != d.Self {
 		return broke(1, "%s initiates, not %s", initiator, d.Self)
 	}

@@ -161,6 +161,16 @@ func TestCheckInitiate(t *testing.T) {
 		}, 1},
 		{"peer has a config", func(_ *Desired, o *Observed, _ *Config) { o.Candidates[0].Hello.SetVersion = 3 }, 1},
 		{"peer unreachable", func(_ *Desired, o *Observed, _ *Config) { o.Candidates[1].Err = "refused" }, 1},
+		{"listed peer has a config", func(d *Desired, o *Observed, _ *Config) {
+			*d, *o = withPeers(*d, *o, 7, 8)
+			o.Peers[1].Hello = Hello{SetName: "letschat", SetVersion: 3, Primary: host(7)}
+		}, 1},
+		{"listed peer unreachable", func(d *Desired, o *Observed, _ *Config) {
+			*d, *o = withPeers(*d, *o, 7)
+			o.Peers[0].Err = "refused"
+		}, 1},
+		{"listed peer not asked", func(d *Desired, _ *Observed, _ *Config) { d.Peers = []string{host(7)} }, 1},
+		{"listed peers without a config", func(d *Desired, o *Observed, _ *Config) { *d, *o = withPeers(*d, *o, 7, 8) }, 0},
 		{"too few", func(d *Desired, o *Observed, c *Config) {
 			d.Members = d.Members[:2]
 			c.Members = c.Members[:2]

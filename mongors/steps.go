@@ -54,8 +54,33 @@ func (v *view) reconfig(step Step, host string, next Config, format string, args
 	return Action{Kind: KindReconfig, Step: step, Member: host, Config: &next, Reason: fmt.Sprintf(format, args...)}, true
 }
 
+// stepDown asks this primary to step down, but only when another member can take over: a
+// step-down with no electable secondary caught up fails after its catch-up period (262), and mongod
+// blocks writes while it waits, so retrying it would keep the primary unwritable most of the time.
 func (v *view) stepDown(format string, args ...any) (Action, bool) {
-	return Action{Kind: KindStepDown, Step: StepStepDown, Member: v.d.Self, Reason: fmt.Sprintf(format, args...)}, true
+	why := fmt.Sprintf(format, args...)
+	successor, ok := v.successor()
+	if !ok {
+		return wait("%s, but no electable member is SECONDARY and up to take over; not stepping down", why), true
+	}
+	return Action{Kind: KindStepDown, Step: StepStepDown, Member: v.d.Self, Reason: why + "; " + successor + " can take over"}, true
+}
+
+// successor returns a member other than this primary that could win an election now: it votes,
+// has priority, is not hidden, and the primary sees it up as SECONDARY.
+func (v *view) successor() (string, bool) {
+	if v.o.Status == nil {
+		return "", false
+	}
+	for _, m := range v.cfg.Members {
+		if m.Host == v.d.Self || m.Votes == 0 || m.Priority <= 0 || m.Hidden || m.ArbiterOnly {
+			continue
+		}
+		if st, ok := v.o.Status.Member(m.Host); ok && st.Health > 0 && st.State == StateSecondary {
+			return m.Host, true
+		}
+	}
+	return "", false
 }
 
 // replaced returns the config with member m swapped in for the member with the same _id.
@@ -228,8 +253,9 @@ func (v *view) addStep() (Action, bool) {
 		dm.Host, m.ID, len(missing), moved)
 }
 
-// nextID is one above the highest _id, or the lowest free _id when that would pass 255; no _id in
-// the config is ever reused.
+// nextID is one above the highest _id in the config, or the lowest free _id when that would pass
+// 255. No _id of a current member is reused; the _id of a member removed earlier may come back,
+// which MongoDB allows.
 func nextID(c Config) int {
 	used := map[int]bool{}
 	highest := -1
