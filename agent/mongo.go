@@ -30,6 +30,7 @@ type mongoRole struct {
 	snap       metadata.Snapshot // the last snapshot whose service could be read
 	stack      string
 	containers []metadata.ContainerStatus
+	desired    *mongors.Desired // the last desired state handed to the reconciler
 }
 
 // mongoOptions are what an in-process caller (the demo, tests) injects.
@@ -99,8 +100,9 @@ func newMongoRole(cfg mongoConfig, o mongoOptions) (*mongoRole, error) {
 func (r *mongoRole) run(ctx context.Context) {
 	snaps := make(chan metadata.Snapshot)
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); r.watcher.Run(ctx, snaps) }()
+	go func() { defer wg.Done(); r.watchFreshness(ctx) }()
 	go func() { defer wg.Done(); r.rec.Run(ctx) }()
 	go func() {
 		defer wg.Done()
@@ -148,6 +150,7 @@ func (r *mongoRole) apply(s metadata.Snapshot) {
 	changedWarnings := fmt.Sprint(warnings) != fmt.Sprint(r.warnings)
 	r.warnings, r.lastErr = warnings, ""
 	r.snap, r.stack, r.containers = s, p.Stack, containers
+	r.desired = &d
 	r.mu.Unlock()
 	if changedWarnings {
 		for _, w := range warnings {
@@ -157,6 +160,44 @@ func (r *mongoRole) apply(s metadata.Snapshot) {
 	r.log.WithFields(logrus.Fields{"version": s.Version, "members": len(d.Members), "self": self, "stack": p.Stack}).
 		Debug("metadata snapshot applied")
 	r.rec.SetDesired(d)
+}
+
+// watchFreshness tells the reconciler when metadata stops answering, and when it answers again:
+// the last desired state may then be out of date, and the planner must not remove a member on
+// its word (Rancher's stale-metadata incidents). The first snapshot after an outage refreshes it.
+func (r *mongoRole) watchFreshness(ctx context.Context) {
+	limit := r.cfg.MetadataMaxWait + 15*time.Second // a long-poll answers within MaxWait+5 s
+	tick := time.NewTicker(r.cfg.Recheck)
+	defer tick.Stop()
+	stale := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		st := r.watcher.Stats()
+		now := st.ConsecutiveErrors > 0 || (!st.LastGood.IsZero() && time.Since(st.LastGood) > limit)
+		if now == stale {
+			continue
+		}
+		stale = now
+		r.mu.Lock()
+		var d mongors.Desired
+		ok := r.desired != nil
+		if ok {
+			d = *r.desired
+			d.Stale = stale
+			r.desired = &d
+		}
+		r.mu.Unlock()
+		if !ok {
+			continue
+		}
+		r.log.WithFields(logrus.Fields{"stale": stale, "consecutive_errors": st.ConsecutiveErrors, "last_good": st.LastGood.Format(time.RFC3339)}).
+			Info("metadata freshness changed; removals wait while it is stale")
+		r.rec.SetDesired(d)
+	}
 }
 
 func (r *mongoRole) fail(s metadata.Snapshot, err error) {

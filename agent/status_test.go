@@ -160,3 +160,33 @@ func get(t *testing.T, url string) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// While metadata does not answer, the reconciler is told its desired state may be stale (so it
+// removes nothing on its word); when metadata answers again, that is lifted.
+func TestMetadataOutageMarksDesiredStale(t *testing.T) {
+	d := settledEnv(t, 3)
+	rec := d.hosts[0].agent.rec
+	staleIs := func(want bool) func() bool {
+		return func() bool {
+			st := rec.Status()
+			return st.Desired != nil && st.Desired.Stale == want && len(st.Desired.Members) == 3
+		}
+	}
+	d.meta.Stop()
+	waitUntil(t, "the desired state marked stale", staleIs(true))
+	if err := d.meta.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the desired state fresh again", staleIs(false))
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -66,6 +66,10 @@ type Desired struct {
 	// see may hold the set's config (rule 1). A peer that is also Self or a member is skipped: it
 	// is asked as such already.
 	Peers []string `json:"peers,omitempty"`
+	// Stale says the orchestrator could not be read lately, so Members may be out of date: a
+	// member missing from them may be back already. While it is set no member is removed (rule 5);
+	// everything else goes on.
+	Stale bool `json:"stale,omitempty"`
 }
 
 // peers returns Peers without Self, members and duplicates, sorted.

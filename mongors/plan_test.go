@@ -249,6 +249,13 @@ func TestPlan_rule5Removal(t *testing.T) {
 			}},
 		{name: "custom grace", d: d, kind: KindReconfig, step: StepRemove, s: Settings{RemovalGrace: time.Second},
 			o: gone(onPrimary(1, cfg, map[int]int{5: StateDown}), t0.Add(-2*time.Second), t0.Add(-2*time.Second), 5)},
+		{name: "stale metadata: no removal, however long", d: stale(d), kind: KindNone,
+			o: gone(onPrimary(1, cfg, map[int]int{5: StateDown}), long, long, 5),
+			check: func(t *testing.T, a Action) {
+				if !strings.Contains(a.Reason, "stale") {
+					t.Errorf("reason: %s", a.Reason)
+				}
+			}},
 	})
 }
 
@@ -261,6 +268,13 @@ func TestPlan_rule6NeverRemoveOrDemoteThePrimary(t *testing.T) {
 			o: onPrimary(1, config(3, []int{1, 2, 3}), nil), kind: KindStepDown, step: StepStepDown},
 		{name: "primary due for removal", d: listed(1, 2, 3, 4),
 			o: gone(onPrimary(1, config(3, []int{1, 2, 3}, 4), nil), long, long, 1), kind: KindStepDown, step: StepStepDown},
+		{name: "no electable secondary up: wait instead of stepping down", d: withRole(listed(1, 1, 2, 3), 1, Role{Hidden: true}),
+			o: onPrimary(1, config(3, []int{1, 2, 3}), map[int]int{2: StateDown, 3: StateRecovering}), kind: KindWait,
+			check: func(t *testing.T, a Action) {
+				if !strings.Contains(a.Reason, "not stepping down") {
+					t.Errorf("reason: %s", a.Reason)
+				}
+			}},
 		{name: "parity demotion never picks the primary", d: listed(1, 1, 2, 3, 4),
 			o: onPrimary(1, config(2, []int{4, 3, 2, 1}), nil), kind: KindReconfig, step: StepDemote, member: host(4)},
 	})
@@ -529,4 +543,9 @@ func TestPlan_rule1Peers(t *testing.T) {
 	d.Foreign = []string{host(7)}
 	add("peer also foreign", d, o, Settings{}, KindWait, "", reasonHas(host(7), "another stack"))
 	runPlanCases(t, cases)
+}
+
+func stale(d Desired) Desired {
+	d.Stale = true
+	return d
 }

@@ -158,6 +158,10 @@ func (v *view) removeStep() (Action, bool) {
 		if _, ok := v.d.member(m.Host); ok {
 			continue
 		}
+		if v.d.Stale {
+			v.note("%s is missing from metadata, but metadata is stale; removals wait for a fresh read", m.Host)
+			continue
+		}
 		c := candidate{
 			m:           m,
 			absent:      since(v.o.Memory.AbsentSince[m.Host], v.now),
