@@ -55,9 +55,10 @@ func TestMongoCommandStopsOnSIGTERMWithoutChild(t *testing.T) {
 	var errb syncBuffer
 	go func() { done <- run(append([]string{"mongo"}, deadMetadata...), noEnv, &bytes.Buffer{}, &errb) }()
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(errb.String(), "mongo role starting") {
+	// Signal only once the role has tried metadata, so the log below is there to check.
+	for !strings.Contains(errb.String(), "metadata request failed") {
 		if time.Now().After(deadline) {
-			t.Fatal("the role never started")
+			t.Fatalf("the role never tried metadata:\n%s", errb.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -70,8 +71,8 @@ func TestMongoCommandStopsOnSIGTERMWithoutChild(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the agent did not stop after SIGTERM")
 	}
-	if !strings.Contains(errb.String(), "metadata") {
-		t.Fatalf("metadata errors were not logged:\n%s", errb.String())
+	if !strings.Contains(errb.String(), "metadata request failed; keeping the last good snapshot") || !strings.Contains(errb.String(), "connection refused") {
+		t.Fatalf("the metadata failure was not logged with its cause:\n%s", errb.String())
 	}
 }
 

@@ -56,9 +56,7 @@ func (s *Supervisor) Run(ctx context.Context) (exitCode int, err error) {
 			}
 		case <-s.backoffTimer.fired():
 			s.backoffTimer.stop()
-			if err := s.start(ReasonCrashed); err != nil {
-				return 1, err
-			}
+			s.startOrBackoff(ReasonCrashed)
 		case code := <-s.exitedCh():
 			s.onExitedOnItsOwn(code)
 		case <-s.waitLog.fired():
@@ -180,10 +178,22 @@ func (s *Supervisor) restart(ctx context.Context) (stop bool, code int, err erro
 	if stopRequested {
 		return true, code, nil
 	}
-	if err := s.start(reason); err != nil {
-		return true, 1, err
-	}
+	s.startOrBackoff(reason)
 	return false, 0, nil
+}
+
+// startOrBackoff starts a replacement child. A start that fails once Let's Chat has run before
+// (a transient EAGAIN or ENOMEM) is retried after backoff like a crash, instead of ending the
+// supervisor and with it the container.
+func (s *Supervisor) startOrBackoff(reason RestartReason) {
+	if err := s.start(reason); err == nil {
+		return
+	}
+	delay := backoffDelay(s.crashes, s.cfg.BackoffInitial, s.cfg.BackoffMax)
+	s.crashes++
+	s.backoffTimer.arm(delay)
+	s.setState(StateBackoff)
+	s.log.WithFields(logrus.Fields{"retry_in": delay.String(), "consecutive": s.crashes}).Warn("Let's Chat could not be started again; retrying after backoff")
 }
 
 // onExitedOnItsOwn schedules a start after backoff for a child that exited unasked.

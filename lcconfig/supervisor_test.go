@@ -447,3 +447,32 @@ func TestSupervisor_commandThatCannotStart(t *testing.T) {
 		t.Fatalf("second Run = %v, want ErrAlreadyRunning", err)
 	}
 }
+
+// A replacement that cannot be started (the program vanished for a while) is retried after
+// backoff; the supervisor does not give up once Let's Chat has run.
+func TestSupervisor_failedRestartIsRetried(t *testing.T) {
+	var prog string
+	h := newHarness(t, func(c *SupervisorConfig) {
+		prog = filepath.Join(c.Dir, "letschat.sh")
+		c.Command = []string{prog}
+	})
+	// The first run removes the program and crashes, so the restart after backoff cannot start it.
+	writeFile(t, prog, "#!/bin/sh\nrm -f \"$0\"\nexit 7\n")
+	if err := os.Chmod(prog, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h.update(0, "10.0.0.1")
+	h.run()
+	h.waitLogs("Let's Chat could not be started again; retrying after backoff", 1)
+	writeFile(t, prog, "#!/bin/sh\nexec sleep 30\n")
+	if err := os.Chmod(prog, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the program running again", func() bool { return h.sup.Status().State == StateRunning })
+	select {
+	case res := <-h.done:
+		t.Fatalf("Run returned %d, %v after a failed restart", res.code, res.err)
+	default:
+	}
+	h.stop()
+}
