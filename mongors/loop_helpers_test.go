@@ -122,11 +122,15 @@ func desiredOf(self string, members ...string) mongors.Desired {
 	return d
 }
 
-// checkCalls asserts the safety properties over every command the fake saw.
-func checkCalls(t *testing.T, calls []fake.Call) {
+// checkCalls asserts the safety properties over every command the fake saw. start, when given, is
+// the config the fake was seeded with, so that the first reconfig is checked against it too.
+func checkCalls(t *testing.T, calls []fake.Call, start ...*mongors.Config) {
 	t.Helper()
 	initiates := 0
 	var prev *mongors.Config
+	if len(start) > 0 {
+		prev = start[0]
+	}
 	for _, c := range calls {
 		switch c.Op {
 		case "replSetInitiate":

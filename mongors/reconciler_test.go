@@ -258,12 +258,13 @@ func TestReconciler_memberLostAndReplaced(t *testing.T) {
 	})
 	for _, c := range set.Calls() {
 		if c.Op == "replSetReconfig" {
-			if _, ok := c.Config.Member(addrs[2]); !ok && time.Since(start) < fastLoop.Settings.RemovalGrace {
-				t.Fatal("removed before the grace")
+			if _, ok := c.Config.Member(addrs[2]); !ok && c.At.Sub(start) < fastLoop.Settings.RemovalGrace {
+				t.Fatalf("removed %s after the loss, before the %s grace", c.At.Sub(start), fastLoop.Settings.RemovalGrace)
 			}
 		}
 	}
-	checkCalls(t, set.Calls())
+	initial := threeVoters(addrs)
+	checkCalls(t, set.Calls(), &initial)
 }
 
 func threeVoters(addrs []string) mongors.Config {

@@ -19,6 +19,8 @@ type Call struct {
 	Op, Addr string
 	// Config is the config sent with replSetInitiate or replSetReconfig; nil otherwise.
 	Config *mongors.Config
+	// At is when the call was made, so tests can tell whether an action came too early.
+	At time.Time
 }
 
 // Cluster is the in-memory set. Its zero value is not usable; call New.
@@ -188,7 +190,7 @@ func (c *Cluster) setPrimary(addr string) {
 
 // begin records a call and returns the injected failure for op, if any. Callers hold mu.
 func (c *Cluster) begin(op, addr string, cfg *mongors.Config) error {
-	call := Call{Op: op, Addr: addr}
+	call := Call{Op: op, Addr: addr, At: time.Now()}
 	if cfg != nil {
 		cl := cfg.Clone()
 		call.Config = &cl
