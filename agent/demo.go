@@ -242,7 +242,7 @@ func (d *demo) startAgent(h *demoHost) error {
 	cfg.MetadataSpacing = 20 * time.Millisecond
 	cfg.Heartbeat = 500 * time.Millisecond
 	cfg.StepDownPeriod = 5 * time.Second
-	role, err := newMongoRole(cfg, mongoOptions{Logger: loggerWith(d.log, h.name), RetryMin: 100 * time.Millisecond})
+	role, err := newMongoRole(cfg, mongoOptions{Logger: d.log.WithField("host", h.name), RetryMin: 100 * time.Millisecond})
 	if err != nil {
 		return err
 	}
@@ -258,24 +258,6 @@ func (d *demo) stopAgent(h *demoHost) {
 		<-h.done
 		h.cancel = nil
 	}
-}
-
-func loggerWith(l *logrus.Logger, host string) *logrus.Logger {
-	// One logger for all: the host goes into every line through a hook-free field wrapper.
-	nl := logrus.New()
-	nl.SetOutput(l.Out)
-	nl.SetLevel(l.Level)
-	nl.SetFormatter(l.Formatter)
-	nl.AddHook(hostHook(host))
-	return nl
-}
-
-type hostHook string
-
-func (h hostHook) Levels() []logrus.Level { return logrus.AllLevels }
-func (h hostHook) Fire(e *logrus.Entry) error {
-	e.Data["host"] = string(h)
-	return nil
 }
 
 func (d *demo) startLetschat() error {
@@ -305,7 +287,7 @@ func (d *demo) startLetschat() error {
 		return err
 	}
 	role, err := newLetschatRole(cfg, roleOptions{
-		Logger:      loggerWith(d.log, "letschat"),
+		Logger:      d.log.WithField("host", "letschat"),
 		ChildStdout: io.Discard,
 		ChildStderr: io.Discard,
 		Env:         []string{"PATH=" + os.Getenv("PATH")},

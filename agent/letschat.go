@@ -31,7 +31,7 @@ type letschatRole struct {
 
 // roleOptions are what an in-process caller (the demo) injects; the zero value is the real thing.
 type roleOptions struct {
-	Logger      *logrus.Logger
+	Logger      logrus.FieldLogger
 	ChildStdout io.Writer
 	ChildStderr io.Writer
 	Env         []string // base environment of the child; nil: os.Environ()

@@ -35,7 +35,7 @@ type mongoRole struct {
 
 // mongoOptions are what an in-process caller (the demo, tests) injects.
 type mongoOptions struct {
-	Logger   *logrus.Logger
+	Logger   logrus.FieldLogger
 	RetryMin time.Duration // first retry delay; zero: the reconciler's default
 }
 
