@@ -49,7 +49,7 @@ func runLetschatCmd(args []string, env func(string) (string, bool), stdout, stde
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	role, err := newLetschatRole(cfg, roleOptions{Logger: log})
+	role, err := newLetschatRole(cfg, letschatOptions{Logger: log})
 	if err != nil {
 		log.WithError(err).Error("letschat role cannot start")
 		return 1

@@ -286,7 +286,7 @@ func (d *demo) startLetschat() error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	role, err := newLetschatRole(cfg, roleOptions{
+	role, err := newLetschatRole(cfg, letschatOptions{
 		Logger:      d.log.WithField("host", "letschat"),
 		ChildStdout: io.Discard,
 		ChildStderr: io.Discard,

@@ -78,30 +78,25 @@ func roleFromLabels(host, container map[string]string) (mongors.Role, []string) 
 // set's config means two stacks' sets got mixed, and the planner stops. Peers are our service's
 // containers that are not usable members (starting, stopped, unhealthy): never added, but a peer
 // that may hold the set's config blocks initiation, so a replaced host cannot start a second set.
-func desiredFromTopology(s metadata.Snapshot, c *commonConfig, stack, self string) (mongors.Desired, []string, error) {
-	topo, err := s.Topology(topologyOptions(c, stack))
-	if err != nil {
-		return mongors.Desired{}, nil, err
-	}
-	d := mongors.Desired{SetName: c.ReplSet, Self: self}
-	var warnings []string
-	for _, m := range topo.Members {
-		role, problems := roleFromLabels(m.HostLabels, m.Labels)
-		for _, p := range problems {
-			warnings = append(warnings, fmt.Sprintf("%s: %s", m.ContainerName, p))
-		}
-		d.Members = append(d.Members, mongors.Member{Host: m.Address, Order: m.CreateIndex, HostID: m.HostUUID, Role: role})
-	}
-	for _, sk := range topo.Skipped {
-		warnings = append(warnings, fmt.Sprintf("%s not a member: %s", sk.Name, sk.Reason))
-	}
+func desiredFromTopology(s metadata.Snapshot, c *commonConfig, stack, self string) (membership, error) {
 	all, err := s.ServiceContainers(topologyOptions(c, stack))
 	if err != nil {
-		return mongors.Desired{}, nil, err
+		return membership{}, err
 	}
+	ms := membership{Desired: mongors.Desired{SetName: c.ReplSet, Self: self}, Containers: all}
+	d := &ms.Desired
 	members := map[string]bool{}
-	for _, m := range d.Members {
-		members[m.Host] = true
+	for _, cs := range all {
+		if !cs.Usable {
+			ms.Warnings = append(ms.Warnings, fmt.Sprintf("%s not a member: %s", cs.ContainerName, cs.Reason))
+			continue
+		}
+		role, problems := roleFromLabels(cs.HostLabels, cs.Labels)
+		for _, p := range problems {
+			ms.Warnings = append(ms.Warnings, fmt.Sprintf("%s: %s", cs.ContainerName, p))
+		}
+		d.Members = append(d.Members, mongors.Member{Host: cs.Address, Order: cs.CreateIndex, HostID: cs.HostUUID, Role: role})
+		members[cs.Address] = true
 	}
 	for _, svc := range s.Services {
 		if !strings.EqualFold(svc.Name, c.MongoService) || strings.EqualFold(svc.StackName, stack) {
@@ -121,5 +116,14 @@ func desiredFromTopology(s metadata.Snapshot, c *commonConfig, stack, self strin
 		}
 		d.Peers = append(d.Peers, cs.Address)
 	}
-	return d, warnings, nil
+	return ms, nil
+}
+
+// membership is what one snapshot says of the mongo service.
+type membership struct {
+	mongors.Desired
+	// Containers are all of the service's containers, usable or not, for status output.
+	Containers []metadata.ContainerStatus
+	// Warnings name containers that are not members and labels that were ignored.
+	Warnings []string
 }

@@ -100,7 +100,8 @@ func TestLocateAndDesired(t *testing.T) {
 			if err != nil || p.Stack != tc.wantStack || self != tc.wantSelf {
 				t.Fatalf("stack %q self %q err %v; want %q %q", p.Stack, self, err, tc.wantStack, tc.wantSelf)
 			}
-			d, _, err := desiredFromTopology(tc.snap, &cfg, p.Stack, self)
+			ms, err := desiredFromTopology(tc.snap, &cfg, p.Stack, self)
+			d := ms.Desired
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -132,7 +133,7 @@ func TestLocateAndDesired(t *testing.T) {
 		t.Fatalf("stack %q err %v", p.Stack, err)
 	}
 	// A vanished service is an error, never an empty member list.
-	if _, _, err := desiredFromTopology(managed, &cfg, "gone", "10.0.0.2:27017"); err == nil {
+	if _, err := desiredFromTopology(managed, &cfg, "gone", "10.0.0.2:27017"); err == nil {
 		t.Fatal("a vanished service gave a desired state")
 	}
 	// Container addressing uses primary_ip, and the starting container is a peer.
@@ -143,10 +144,11 @@ func TestLocateAndDesired(t *testing.T) {
 	}
 	ccfg := cfg
 	ccfg.AddressSource = "container"
-	d, _, err := desiredFromTopology(managed, &ccfg, "demo", self)
+	ms, err := desiredFromTopology(managed, &ccfg, "demo", self)
 	if err != nil {
 		t.Fatal(err)
 	}
+	d := ms.Desired
 	if !reflect.DeepEqual(d.Peers, []string{"10.42.0.5:27017"}) {
 		t.Fatalf("peers = %v, want the starting container", d.Peers)
 	}

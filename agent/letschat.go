@@ -29,8 +29,8 @@ type letschatRole struct {
 	lastHosts []string
 }
 
-// roleOptions are what an in-process caller (the demo) injects; the zero value is the real thing.
-type roleOptions struct {
+// letschatOptions are what an in-process caller (the demo) injects; the zero value is the real thing.
+type letschatOptions struct {
 	Logger      logrus.FieldLogger
 	ChildStdout io.Writer
 	ChildStderr io.Writer
@@ -38,7 +38,7 @@ type roleOptions struct {
 	OnLetschat  func(lcconfig.Event)
 }
 
-func newLetschatRole(cfg letschatConfig, o roleOptions) (*letschatRole, error) {
+func newLetschatRole(cfg letschatConfig, o letschatOptions) (*letschatRole, error) {
 	r := &letschatRole{cfg: cfg, log: o.Logger.WithField("role", "letschat"), m: newMetrics("letschat")}
 	w, err := newWatcher(&cfg.commonConfig, r.log, r.m)
 	if err != nil {
@@ -96,23 +96,8 @@ func newLetschatRole(cfg letschatConfig, o roleOptions) (*letschatRole, error) {
 func (r *letschatRole) run(ctx context.Context, signals <-chan os.Signal) int {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	snaps := make(chan metadata.Snapshot)
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		r.watcher.Run(ctx, snaps)
-	}()
-	go func() {
-		defer wg.Done()
-		for {
-			s, ok := waitSnapshot(ctx, snaps)
-			if !ok {
-				return
-			}
-			r.apply(s)
-		}
-	}()
+	wg.Go(func() { follow(ctx, r.watcher, r.apply) })
 	go func() {
 		for {
 			select {

@@ -26,11 +26,9 @@ type mongoRole struct {
 	mu         sync.Mutex
 	lastErr    string
 	warnings   []string
-	started    time.Time
-	snap       metadata.Snapshot // the last snapshot whose service could be read
-	stack      string
-	containers []metadata.ContainerStatus
-	desired    *mongors.Desired // the last desired state handed to the reconciler
+	stack      string                     // of the last snapshot whose service could be read
+	containers []metadata.ContainerStatus // of that snapshot, usable or not, for /status
+	desired    *mongors.Desired           // the last desired state handed to the reconciler
 }
 
 // mongoOptions are what an in-process caller (the demo, tests) injects.
@@ -67,7 +65,7 @@ func settingsOf(c *commonConfig, alarm time.Duration) mongors.Settings {
 }
 
 func newMongoRole(cfg mongoConfig, o mongoOptions) (*mongoRole, error) {
-	r := &mongoRole{cfg: cfg, log: o.Logger.WithField("role", "mongo"), m: newMetrics("mongo"), started: time.Now()}
+	r := &mongoRole{cfg: cfg, log: o.Logger.WithField("role", "mongo"), m: newMetrics("mongo")}
 	w, err := newWatcher(&cfg.commonConfig, r.log, r.m)
 	if err != nil {
 		return nil, err
@@ -98,22 +96,10 @@ func newMongoRole(cfg mongoConfig, o mongoOptions) (*mongoRole, error) {
 // run reconciles until ctx ends. It returns once every goroutine has stopped; an action in flight
 // is bounded by its maxTimeMS, so a SIGTERM never leaves a half-sent reconfig behind.
 func (r *mongoRole) run(ctx context.Context) {
-	snaps := make(chan metadata.Snapshot)
 	var wg sync.WaitGroup
-	wg.Add(4)
-	go func() { defer wg.Done(); r.watcher.Run(ctx, snaps) }()
-	go func() { defer wg.Done(); r.watchFreshness(ctx) }()
-	go func() { defer wg.Done(); r.rec.Run(ctx) }()
-	go func() {
-		defer wg.Done()
-		for {
-			s, ok := waitSnapshot(ctx, snaps)
-			if !ok {
-				return
-			}
-			r.apply(s)
-		}
-	}()
+	wg.Go(func() { follow(ctx, r.watcher, r.apply) })
+	wg.Go(func() { r.watchFreshness(ctx) })
+	wg.Go(func() { r.rec.Run(ctx) })
 	wg.Wait()
 	// Ending sessions on nodes that are gone would wait for each; a stopping agent has no use for them.
 	cctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -135,7 +121,8 @@ func (r *mongoRole) apply(s metadata.Snapshot) {
 		r.fail(s, err)
 		return
 	}
-	d, warnings, err := desiredFromTopology(s, &r.cfg.commonConfig, p.Stack, self)
+	ms, err := desiredFromTopology(s, &r.cfg.commonConfig, p.Stack, self)
+	d, warnings := ms.Desired, ms.Warnings
 	if err != nil {
 		r.fail(s, err)
 		return
@@ -145,11 +132,10 @@ func (r *mongoRole) apply(s metadata.Snapshot) {
 		r.fail(s, fmt.Errorf("metadata lists no usable member of %s/%s", p.Stack, r.cfg.MongoService))
 		return
 	}
-	containers, _ := s.ServiceContainers(topologyOptions(&r.cfg.commonConfig, p.Stack))
 	r.mu.Lock()
 	changedWarnings := fmt.Sprint(warnings) != fmt.Sprint(r.warnings)
 	r.warnings, r.lastErr = warnings, ""
-	r.snap, r.stack, r.containers = s, p.Stack, containers
+	r.stack, r.containers = p.Stack, ms.Containers
 	r.desired = &d
 	r.mu.Unlock()
 	if changedWarnings {

@@ -165,12 +165,19 @@ func topologyOptions(c *commonConfig, stack string) metadata.TopologyOptions {
 	}
 }
 
-// waitSnapshot returns the next snapshot from ch, or false when ctx ends.
-func waitSnapshot(ctx context.Context, ch <-chan metadata.Snapshot) (metadata.Snapshot, bool) {
-	select {
-	case s := <-ch:
-		return s, true
-	case <-ctx.Done():
-		return metadata.Snapshot{}, false
+// follow runs w and hands every snapshot to apply, one at a time, until ctx ends. While apply
+// works, the watcher keeps only the newest change waiting, so a burst costs one more apply.
+func follow(ctx context.Context, w *metadata.Watcher, apply func(metadata.Snapshot)) {
+	snaps := make(chan metadata.Snapshot)
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx, snaps) }()
+	for {
+		select {
+		case s := <-snaps:
+			apply(s)
+		case <-ctx.Done():
+			<-done
+			return
+		}
 	}
 }

@@ -124,14 +124,11 @@ func collectStatus(ctx context.Context, cfg *statusConfig, log *logrus.Logger) s
 		} else {
 			problem("metadata: %v (no dry run without it)", err)
 		}
-		containers, err = snap.ServiceContainers(topologyOptions(&cfg.commonConfig, p.Stack))
+		ms, err := desiredFromTopology(snap, &cfg.commonConfig, p.Stack, rep.Self)
 		if err != nil {
 			problem("metadata: %v", err)
 		}
-		desired, _, err = desiredFromTopology(snap, &cfg.commonConfig, p.Stack, rep.Self)
-		if err != nil {
-			problem("metadata: %v", err)
-		}
+		desired, containers = ms.Desired, ms.Containers
 	}
 
 	client, err := mongors.NewDriverClient(connConfig(&cfg.commonConfig, cfg.MongodAddress, cfg.Timeout, 0))
