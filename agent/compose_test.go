@@ -2,9 +2,14 @@ package agent
 
 import (
 	"bytes"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -33,16 +38,20 @@ type composeService struct {
 type rancherCompose struct {
 	Version string `yaml:"version"`
 	Catalog struct {
-		Name      string `yaml:"name"`
-		Version   string `yaml:"version"`
-		Questions []struct {
-			Variable string   `yaml:"variable"`
-			Type     string   `yaml:"type"`
-			Default  any      `yaml:"default"`
-			Options  []string `yaml:"options"`
-		} `yaml:"questions"`
+		Name                  string            `yaml:"name"`
+		Version               string            `yaml:"version"`
+		MinimumRancherVersion string            `yaml:"minimum_rancher_version"`
+		Questions             []catalogQuestion `yaml:"questions"`
 	} `yaml:"catalog"`
 	Services map[string]map[string]any `yaml:"services"`
+}
+
+type catalogQuestion struct {
+	Variable string   `yaml:"variable"`
+	Type     string   `yaml:"type"`
+	Required bool     `yaml:"required"`
+	Default  any      `yaml:"default"`
+	Options  []string `yaml:"options"`
 }
 
 var templateVar = regexp.MustCompile(`\$\{([a-zA-Z0-9_]+)\}`)
@@ -81,8 +90,11 @@ func loadTemplate(t *testing.T) (composeFile, rancherCompose, map[string]string)
 }
 
 func yamlScalar(v any) string {
-	if v == nil {
+	switch x := v.(type) {
+	case nil:
 		return ""
+	case string:
+		return x
 	}
 	b, _ := yaml.Marshal(v)
 	return strings.TrimSpace(string(b))
@@ -237,30 +249,305 @@ func TestComposeRancherRules(t *testing.T) {
 
 func words2(v any) string { return strings.Join(words(v), " ") }
 
+// The catalog entry as Rancher 1.6 reads it: templates/letschat/config.yml and the icon describe
+// the template, each numbered folder is one version, and the root compose files are the newest
+// version (for `rancher up` without a catalog).
 func TestCatalogEntry(t *testing.T) {
+	const entry = "../templates/letschat"
+	folders := versionFolders(t, entry)
+	if len(folders) == 0 {
+		t.Fatal("templates/letschat has no version folder")
+	}
+	newest := folders[len(folders)-1]
 	for _, f := range []string{"docker-compose.yml", "rancher-compose.yml"} {
 		root, _ := os.ReadFile(filepath.Join("..", f))
-		cat, err := os.ReadFile(filepath.Join("..", "templates", "letschat", "0", f))
+		cat, err := os.ReadFile(filepath.Join(entry, newest, f))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(root, cat) {
-			t.Errorf("templates/letschat/0/%s differs from the root %s; copy it over", f, f)
+			t.Errorf("templates/letschat/%s/%s differs from the root %s; copy it over", newest, f, f)
 		}
 	}
-	for _, f := range []string{"config.yml", "catalogIcon-letschat.svg", "0/README.md"} {
-		if _, err := os.Stat(filepath.Join("..", "templates", "letschat", f)); err != nil {
+	for _, f := range []string{"config.yml", "catalogIcon-letschat.svg", newest + "/README.md"} {
+		if _, err := os.Stat(filepath.Join(entry, f)); err != nil {
 			t.Errorf("catalog entry file missing: %v", err)
 		}
 	}
 	var cfg map[string]any
-	b, _ := os.ReadFile("../templates/letschat/config.yml")
+	b, _ := os.ReadFile(filepath.Join(entry, "config.yml"))
 	if err := yaml.Unmarshal(b, &cfg); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"name", "description", "version", "category"} {
+	for _, k := range []string{"name", "description", "version", "category", "maintainer", "license", "projectURL"} {
 		if cfg[k] == nil {
 			t.Errorf("config.yml lacks %s", k)
+		}
+	}
+	// Rancher shows the maintainer as a contact: a name and an address.
+	if m := yamlScalar(cfg["maintainer"]); !regexp.MustCompile(`^[^<>@]*[^<>@\s] <[^<>@\s]+@[^<>@\s]+\.[a-z]{2,}>$`).MatchString(m) {
+		t.Errorf("config.yml maintainer %q is not `Name <email>`", m)
+	}
+	// config.yml's version is the template's default version: it must name a real one.
+	versions := map[string]string{}
+	for _, f := range folders {
+		var r rancherCompose
+		rc, err := os.ReadFile(filepath.Join(entry, f, "rancher-compose.yml"))
+		if err != nil {
+			t.Fatalf("version folder %s: %v", f, err)
+		}
+		if err := yaml.Unmarshal(rc, &r); err != nil {
+			t.Fatalf("version folder %s: rancher-compose.yml: %v", f, err)
+		}
+		if r.Catalog.Version == "" {
+			t.Errorf("version folder %s: no catalog version (Rancher would not list it)", f)
+		}
+		if other, dup := versions[r.Catalog.Version]; dup {
+			t.Errorf("version folders %s and %s both claim version %s", other, f, r.Catalog.Version)
+		}
+		versions[r.Catalog.Version] = f
+		if _, err := os.Stat(filepath.Join(entry, f, "docker-compose.yml")); err != nil {
+			t.Errorf("version folder %s: %v", f, err)
+		}
+	}
+	if def := yamlScalar(cfg["version"]); versions[def] == "" {
+		t.Errorf("config.yml version %s is none of the versions %v", def, versions)
+	}
+}
+
+// versionFolders returns the numbered version folders of a catalog entry, oldest first.
+func versionFolders(t *testing.T, entry string) []string {
+	t.Helper()
+	des, err := os.ReadDir(entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nums []int
+	for _, de := range des {
+		if n, err := strconv.Atoi(de.Name()); err == nil && de.IsDir() {
+			nums = append(nums, n)
+		}
+	}
+	sort.Ints(nums)
+	var out []string
+	for _, n := range nums {
+		out = append(out, strconv.Itoa(n))
+	}
+	return out
+}
+
+// A Rancher catalog pointed at this repository must find the Let's Chat template and nothing else.
+// Rancher 1.6's catalog service does not look only under templates/: it walks every file of the
+// clone (catalog-service v1.6, manager/traverse.go and parse/path.go) and files a path a/b/… under
+// template b, with a template base taken from a's prefix before a '-' (infra-templates/x: base
+// "infra"). config.yml and catalogIcon* anywhere below b describe the template, b/README.md is its
+// readme, and every file in b/<n>/, where n is a number or a semantic version, belongs to version
+// n. The root compose files are one level up and never read. catalogPaths reproduces those rules.
+func TestCatalogRepositoryLayout(t *testing.T) {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found, err := catalogPaths(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, paths := range found {
+		if key != "letschat" {
+			t.Errorf("a Rancher catalog would make a template %q of %v; only templates/letschat may look like one", key, paths)
+			continue
+		}
+		for _, p := range paths {
+			if !strings.HasPrefix(p, "templates/letschat/") {
+				t.Errorf("%s would be read as part of the letschat template", p)
+			}
+		}
+	}
+	if len(found["letschat"]) == 0 {
+		t.Fatal("the catalog walk found no letschat template")
+	}
+}
+
+func TestCatalogPathRules(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{
+		"docker-compose.yml", "README.md", // root: never read
+		"templates/app/config.yml", "templates/app/0/rancher-compose.yml", "templates/app/v1.2.3/README.md",
+		"infra-templates/net/catalogIcon-net.svg",
+		"docs/README.md",        // a readme of template "README.md"
+		"e2e/testdata/x.json",   // neither metadata nor a version folder
+		"monitoring/rules.yml",  // neither
+		"tools/gen/1/main.go",   // a version folder of template "gen"
+		"deploy/k8s/config.yml", // config.yml anywhere below the template folder
+		"lib/x/notaversion/rancher-compose.yml",
+	} {
+		p := filepath.Join(dir, f)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, nil, 0o644)
+	}
+	os.Symlink("config.yml", filepath.Join(dir, "templates", "link.yml"))
+	got, err := catalogPaths(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{
+		"app":       {"templates/app/0/rancher-compose.yml", "templates/app/config.yml", "templates/app/v1.2.3/README.md"},
+		"infra/net": {"infra-templates/net/catalogIcon-net.svg"},
+		"README.md": {"docs/README.md"},
+		"gen":       {"tools/gen/1/main.go"},
+		"k8s":       {"deploy/k8s/config.yml"},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("catalog walk:\n got %v\nwant %v", got, want)
+	}
+}
+
+var semverFolder = regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
+
+// catalogPaths returns, by template key ("base/name", or "name" without a base), the files of the
+// tree at root that Rancher 1.6's catalog service would attach to a template.
+func catalogPaths(root string) (map[string][]string, error) {
+	out := map[string][]string{}
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Name() == ".git" {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		rel, err := filepath.Rel(root, path)
+		if err != nil {
+			return err
+		}
+		parts := strings.Split(filepath.ToSlash(rel), "/")
+		if len(parts) < 2 {
+			return nil
+		}
+		name := parts[len(parts)-1]
+		relevant := name == "config.yml" || strings.HasPrefix(name, "catalogIcon")
+		if strings.HasPrefix(strings.ToLower(name), "readme.md") && len(parts) == 2 {
+			relevant = true
+		}
+		if len(parts) >= 3 {
+			if _, err := strconv.Atoi(parts[2]); err == nil || semverFolder.MatchString(strings.Trim(parts[2], "v")) {
+				relevant = true
+			}
+		}
+		if !relevant {
+			return nil
+		}
+		key := parts[1]
+		if base, _, ok := strings.Cut(parts[0], "-"); ok {
+			key = base + "/" + key
+		}
+		out[key] = append(out[key], filepath.ToSlash(rel))
+		return nil
+	})
+	return out, err
+}
+
+// Every image the stack runs is pinned: Let's Chat at the release the agent is built for, the
+// agent at the release this tree builds (the Dockerfile's VERSION, which is also the catalog
+// version), MongoDB at a patch release of the version window, the balancer at a fixed release.
+func TestTemplateImagesPinned(t *testing.T) {
+	c, r, _ := loadTemplate(t)
+	agentVersion := dockerfileArg(t, "VERSION")
+	if r.Catalog.Version != agentVersion {
+		t.Errorf("catalog version %s, want the agent release %s (Dockerfile ARG VERSION)", r.Catalog.Version, agentVersion)
+	}
+	want := map[string]string{
+		"replsetagent/replset-agent": agentVersion,
+		"sdelements/lets-chat":       "0.4.8",
+		"mongo":                      "${mongo_version}",
+	}
+	for name, svc := range c.Services {
+		repo, tag, ok := strings.Cut(svc.Image, ":")
+		if !ok || strings.Contains(tag, "/") {
+			t.Errorf("service %s: image %q has no tag (Docker would pull latest)", name, svc.Image)
+			continue
+		}
+		if tag == "latest" || strings.HasPrefix(tag, "latest") {
+			t.Errorf("service %s: image %q is not pinned", name, svc.Image)
+		}
+		w, listed := want[repo]
+		switch {
+		case listed && tag != w:
+			t.Errorf("service %s: image %s, want tag %s", name, svc.Image, w)
+		case !listed && !regexp.MustCompile(`^v?[0-9]+\.[0-9]+\.[0-9]+$`).MatchString(tag):
+			t.Errorf("service %s: image %s is not pinned to a release", name, svc.Image)
+		}
+	}
+	for _, q := range r.Catalog.Questions {
+		if strings.HasSuffix(q.Variable, "_version") && q.Variable != "mongo_version" {
+			t.Errorf("question %s lets the user pick an image the template was not checked with", q.Variable)
+		}
+	}
+}
+
+// The stack runs MongoDB 4.4 or 5.0 (mongodb-replica-set.md §0): the Go driver needs 4.4, Let's
+// Chat's OP_QUERY driver is refused from 5.1 on, 6.0+ images fail on Rancher 1.6's Docker. The
+// question offers exactly one patch release of each, 5.0 by default; 4.4 is there for CPUs
+// without AVX.
+func TestMongoVersionQuestion(t *testing.T) {
+	c, r, answers := loadTemplate(t)
+	var q *catalogQuestion
+	for i := range r.Catalog.Questions {
+		if r.Catalog.Questions[i].Variable == "mongo_version" {
+			q = &r.Catalog.Questions[i]
+		}
+	}
+	if q == nil {
+		t.Fatal("no mongo_version question")
+	}
+	if q.Type != "enum" || !q.Required {
+		t.Errorf("mongo_version is a %s (required %v), want a required enum", q.Type, q.Required)
+	}
+	patch := regexp.MustCompile(`^(4\.4|5\.0)\.[0-9]+$`)
+	lines := map[string]string{}
+	for _, o := range q.Options {
+		m := patch.FindStringSubmatch(o)
+		if m == nil {
+			t.Errorf("mongo_version option %q is outside the 4.4/5.0 window or not a patch release", o)
+			continue
+		}
+		if prev, dup := lines[m[1]]; dup {
+			t.Errorf("mongo_version offers %s twice (%s and %s)", m[1], prev, o)
+		}
+		lines[m[1]] = o
+	}
+	if lines["5.0"] == "" || lines["4.4"] == "" {
+		t.Errorf("mongo_version options %v, want one 5.0.x and one 4.4.x", q.Options)
+	}
+	if def := answers["mongo_version"]; def != lines["5.0"] || def == "" {
+		t.Errorf("mongo_version default %q, want the 5.0 option %q", def, lines["5.0"])
+	}
+	if img := c.Services["mongo"].Image; img != "mongo:${mongo_version}" {
+		t.Errorf("mongo image %q does not follow the question", img)
+	}
+}
+
+// Rancher 1.6.8 is the first release that health-checks a sidekick sharing its primary's network
+// namespace, and mongo-agent is one.
+func TestMinimumRancherVersion(t *testing.T) {
+	_, r, _ := loadTemplate(t)
+	if r.Catalog.MinimumRancherVersion != "v1.6.8" {
+		t.Errorf("minimum_rancher_version %q, want v1.6.8", r.Catalog.MinimumRancherVersion)
+	}
+}
+
+func TestEnumQuestionDefaults(t *testing.T) {
+	_, r, _ := loadTemplate(t)
+	for _, q := range r.Catalog.Questions {
+		if q.Type == "enum" {
+			if d := yamlScalar(q.Default); !slices.Contains(q.Options, d) {
+				t.Errorf("question %s: default %q is not one of %v", q.Variable, d, q.Options)
+			}
 		}
 	}
 }

@@ -2,9 +2,12 @@ package agent
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -29,12 +32,203 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("Dockerfile lacks %s (%s)", want.what, want.re)
 		}
 	}
-	// The compose file's install sidekick writes where the Dockerfile prepared a writable volume.
-	c, _, _ := loadTemplate(t)
-	install := strings.Join(words(c.Services["agent-install"].Command), " ")
-	if !strings.Contains(install, "/opt/replset-agent") || !strings.Contains(df, "/opt/replset-agent") {
-		t.Errorf("install target %q is not the image's prepared volume", install)
+}
+
+// The image's release is what `replset-agent version` prints inside it: the -X flag must name this
+// module's agent.Version (a wrong path is silently ignored by the linker, and the image says "dev").
+func TestDockerfileVersion(t *testing.T) {
+	v := dockerfileArg(t, "VERSION")
+	if !regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`).MatchString(v) {
+		t.Errorf("Dockerfile ARG VERSION=%q is not a release version", v)
 	}
+	gomod, err := os.ReadFile("../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^module (\S+)$`).FindSubmatch(gomod)
+	if m == nil {
+		t.Fatal("go.mod has no module line")
+	}
+	var _ string = Version // the flag's target: a string variable of this package
+	flag := "-X " + string(m[1]) + "/agent.Version=${VERSION}"
+	found := false
+	for _, in := range finalStage(t, "build") {
+		if in.cmd == "RUN" && strings.Contains(in.args, flag) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the build stage does not link %q", flag)
+	}
+}
+
+// A container gets an anonymous volume for every VOLUME of its image and every bare path in its
+// compose `volumes`. In this stack such a volume exists to be shared: one that no other service
+// takes with volumes_from is left behind on every upgrade (one per host for a global service). And
+// the service that runs the installed binary must find it in a volume it does take.
+func TestNoStrayAnonymousVolumes(t *testing.T) {
+	c, _, _ := loadTemplate(t)
+	var imageVolumes []string
+	for _, in := range finalStage(t, "") {
+		if in.cmd == "VOLUME" {
+			imageVolumes = append(imageVolumes, volumePaths(t, in.args)...)
+		}
+	}
+	shared := map[string]bool{}
+	for _, svc := range c.Services {
+		for _, from := range svc.VolumesFrom {
+			shared[strings.SplitN(from, ":", 2)[0]] = true
+		}
+	}
+	anonymous := func(svc composeService) []string {
+		var out []string
+		if strings.HasPrefix(svc.Image, "replsetagent/replset-agent:") {
+			out = append(out, imageVolumes...)
+		}
+		for _, v := range svc.Volumes {
+			if !strings.Contains(v, ":") {
+				out = append(out, v)
+			}
+		}
+		return out
+	}
+	for name, svc := range c.Services {
+		if vols := anonymous(svc); len(vols) > 0 && !shared[name] {
+			t.Errorf("service %s gets anonymous volume(s) %v that no service shares with volumes_from", name, vols)
+		}
+	}
+
+	// Let's Chat runs the agent from the install sidekick's volume, which install fills.
+	lc := c.Services["letschat"]
+	bin := words(lc.Entrypoint)
+	if len(bin) == 0 || len(lc.VolumesFrom) == 0 {
+		t.Fatal("letschat has no entrypoint or volumes_from")
+	}
+	from := c.Services[lc.VolumesFrom[0]]
+	dir := path.Dir(bin[0])
+	if !slices.Contains(anonymous(from), dir) {
+		t.Errorf("letschat runs %s, but %s has no volume at %s", bin[0], lc.VolumesFrom[0], dir)
+	}
+	if cmd := words(from.Command); len(cmd) < 2 || cmd[0] != "install" || cmd[len(cmd)-1] != dir {
+		t.Errorf("%s runs %v, want install into %s", lc.VolumesFrom[0], cmd, dir)
+	}
+	// The image pre-fills that path, so the volume holds the binary before install has run.
+	if df, _ := os.ReadFile("../Dockerfile"); !strings.Contains(string(df), " "+bin[0]+"\n") {
+		t.Errorf("the image does not put the binary at %s", bin[0])
+	}
+}
+
+func TestDockerfileParser(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "Dockerfile")
+	os.WriteFile(p, []byte("FROM a AS build\nARG VERSION=1.2.3\nRUN x \\\n  y\n# comment\n\nFROM scratch\nVOLUME [\"/a\", \"/b\"]\nVOLUME /c /d\n"), 0o644)
+	stages := parseDockerfile(t, p)
+	if len(stages) != 2 || stages[0].name != "build" || stages[1].name != "" {
+		t.Fatalf("stages %+v", stages)
+	}
+	if got := stages[0].instrs[2]; got.cmd != "RUN" || got.args != "x y" {
+		t.Errorf("continued RUN parsed as %+v", got)
+	}
+	var vols []string
+	for _, in := range stages[1].instrs {
+		if in.cmd == "VOLUME" {
+			vols = append(vols, volumePaths(t, in.args)...)
+		}
+	}
+	if strings.Join(vols, " ") != "/a /b /c /d" {
+		t.Errorf("volumes %v", vols)
+	}
+}
+
+type dockerInstr struct{ cmd, args string }
+
+type dockerStage struct {
+	name   string
+	instrs []dockerInstr
+}
+
+// parseDockerfile splits a Dockerfile into stages of instructions, with continuation lines joined
+// and comments dropped: enough for the instructions this image uses.
+func parseDockerfile(t *testing.T, file string) []dockerStage {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stages []dockerStage
+	var line string
+	for _, raw := range strings.Split(string(b), "\n") {
+		trimmed := strings.TrimSpace(raw)
+		if strings.HasPrefix(trimmed, "#") || (trimmed == "" && line == "") {
+			continue
+		}
+		if strings.HasSuffix(trimmed, "\\") {
+			line += strings.TrimSuffix(trimmed, "\\") + " "
+			continue
+		}
+		line = strings.Join(strings.Fields(line+trimmed), " ")
+		cmd, args, _ := strings.Cut(line, " ")
+		line = ""
+		cmd = strings.ToUpper(cmd)
+		if cmd == "FROM" {
+			st := dockerStage{}
+			if f := strings.Fields(args); len(f) == 3 && strings.EqualFold(f[1], "AS") {
+				st.name = f[2]
+			}
+			stages = append(stages, st)
+		}
+		if len(stages) == 0 {
+			if cmd != "ARG" {
+				t.Fatalf("%s: %s before FROM", file, cmd)
+			}
+			continue
+		}
+		stages[len(stages)-1].instrs = append(stages[len(stages)-1].instrs, dockerInstr{cmd, args})
+	}
+	return stages
+}
+
+// finalStage returns the instructions of the named stage of ../Dockerfile, or of the last stage
+// for "".
+func finalStage(t *testing.T, name string) []dockerInstr {
+	t.Helper()
+	stages := parseDockerfile(t, "../Dockerfile")
+	if name == "" {
+		return stages[len(stages)-1].instrs
+	}
+	for _, st := range stages {
+		if st.name == name {
+			return st.instrs
+		}
+	}
+	t.Fatalf("Dockerfile has no stage %s", name)
+	return nil
+}
+
+// dockerfileArg returns the default value of a build argument of ../Dockerfile.
+func dockerfileArg(t *testing.T, name string) string {
+	t.Helper()
+	for _, st := range parseDockerfile(t, "../Dockerfile") {
+		for _, in := range st.instrs {
+			if k, v, ok := strings.Cut(in.args, "="); in.cmd == "ARG" && ok && k == name {
+				return v
+			}
+		}
+	}
+	t.Fatalf("Dockerfile has no ARG %s with a default", name)
+	return ""
+}
+
+func volumePaths(t *testing.T, args string) []string {
+	t.Helper()
+	if strings.HasPrefix(args, "[") {
+		var out []string
+		if err := json.Unmarshal([]byte(args), &out); err != nil {
+			t.Fatalf("VOLUME %s: %v", args, err)
+		}
+		return out
+	}
+	return strings.Fields(args)
 }
 
 func TestLetschatRefusesBadBaseSettings(t *testing.T) {
