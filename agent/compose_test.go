@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -405,29 +406,22 @@ func TestCatalogPathRules(t *testing.T) {
 var semverFolder = regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
 
 // catalogPaths returns, by template key ("base/name", or "name" without a base), the files of the
-// tree at root that Rancher 1.6's catalog service would attach to a template.
+// tree at root that Rancher 1.6's catalog service would attach to a template. In a git checkout the
+// files are those a clone would have (tracked, or new and not ignored); elsewhere every file.
 func catalogPaths(root string) (map[string][]string, error) {
+	files, err := repositoryFiles(root)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string][]string{}
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+	for _, rel := range files {
+		fi, err := os.Lstat(filepath.Join(root, rel))
+		if err != nil || !fi.Mode().IsRegular() {
+			continue // deleted in the work tree, or a symlink, which the catalog service skips
 		}
-		if d.Name() == ".git" {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		rel, err := filepath.Rel(root, path)
-		if err != nil {
-			return err
-		}
-		parts := strings.Split(filepath.ToSlash(rel), "/")
+		parts := strings.Split(rel, "/")
 		if len(parts) < 2 {
-			return nil
+			continue
 		}
 		name := parts[len(parts)-1]
 		relevant := name == "config.yml" || strings.HasPrefix(name, "catalogIcon")
@@ -440,16 +434,45 @@ func catalogPaths(root string) (map[string][]string, error) {
 			}
 		}
 		if !relevant {
-			return nil
+			continue
 		}
 		key := parts[1]
 		if base, _, ok := strings.Cut(parts[0], "-"); ok {
 			key = base + "/" + key
 		}
-		out[key] = append(out[key], filepath.ToSlash(rel))
-		return nil
+		out[key] = append(out[key], rel)
+	}
+	for _, paths := range out {
+		sort.Strings(paths)
+	}
+	return out, nil
+}
+
+// repositoryFiles lists the files under root, slash-separated and relative to it.
+func repositoryFiles(root string) ([]string, error) {
+	if _, err := os.Stat(filepath.Join(root, ".git")); err == nil {
+		out, err := exec.Command("git", "-C", root, "ls-files", "-z", "--cached", "--others", "--exclude-standard").Output()
+		if err != nil {
+			return nil, fmt.Errorf("git ls-files: %w", err)
+		}
+		var files []string
+		for _, f := range strings.Split(string(out), "\x00") {
+			if f != "" {
+				files = append(files, f)
+			}
+		}
+		return files, nil
+	}
+	var files []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(root, path)
+		files = append(files, filepath.ToSlash(rel))
+		return err
 	})
-	return out, err
+	return files, err
 }
 
 // Every image the stack runs is pinned: Let's Chat at the release the agent is built for, the
