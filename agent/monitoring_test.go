@@ -159,8 +159,7 @@ func loadDashboard(t *testing.T) grafanaDashboard {
 		t.Fatal(err)
 	}
 	var d grafanaDashboard
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	if err := dec.Decode(&d); err != nil {
+	if err := json.Unmarshal(b, &d); err != nil {
 		t.Fatalf("%s: %v", dashboardFile, err)
 	}
 	return d
@@ -458,8 +457,12 @@ func registeredMetrics(t *testing.T, m *metrics) map[string][]string {
 	t.Helper()
 	ch := make(chan *prometheus.Desc)
 	go func() { m.registry.Describe(ch); close(ch) }()
-	out := map[string][]string{}
+	var descs []*prometheus.Desc
 	for d := range ch {
+		descs = append(descs, d)
+	}
+	out := map[string][]string{}
+	for _, d := range descs {
 		sm := descString.FindStringSubmatch(d.String())
 		if sm == nil {
 			t.Fatalf("unexpected descriptor %s", d)
