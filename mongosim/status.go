@@ -19,8 +19,22 @@ func notYetInitialized() *CommandError {
 	}
 }
 
-func removedError() *CommandError {
-	return cmdErr(CodeInvalidReplicaSetConfig, "Our replica set config is invalid or we are not a member of it")
+// removedError is replSetGetStatus on a node whose config does not list it: mongod answers 93
+// and still reports its own state and last optime ahead of the error fields.
+func removedError(n *node, now time.Time) *CommandError {
+	e := cmdErr(CodeInvalidReplicaSetConfig, "Our replica set config is invalid or we are not a member of it")
+	e.Extra = bson.D{
+		{Key: "state", Value: int32(n.state)},
+		{Key: "stateStr", Value: n.state.String()},
+		{Key: "uptime", Value: int32(now.Sub(n.startedAt).Seconds())},
+		{Key: "optime", Value: n.lastOp().doc()},
+		{Key: "optimeDate", Value: dateOf(time.Unix(int64(n.lastOp().TS.T), 0))},
+		{Key: "lastHeartbeatMessage", Value: ""},
+		{Key: "syncSourceHost", Value: ""},
+		{Key: "syncSourceId", Value: int32(-1)},
+		{Key: "infoMessage", Value: ""},
+	}
+	return e
 }
 
 func dateOf(t time.Time) bson.DateTime { return bson.NewDateTimeFromTime(t) }
@@ -30,10 +44,10 @@ func (cc *cmdCtx) replSetGetStatus() (bson.D, error) {
 	if n.config == nil {
 		return nil, notYetInitialized()
 	}
-	if _, ok := n.self(); !ok {
-		return nil, removedError()
-	}
 	now := time.Now()
+	if _, ok := n.self(); !ok {
+		return nil, removedError(n, now)
+	}
 	members := bson.A{}
 	for _, m := range n.config.Members {
 		members = append(members, c.memberStatusLocked(n, m, now))
@@ -172,8 +186,10 @@ func (c *Cluster) memberID(cfg *Config, host string) int32 {
 	return -1
 }
 
+// replSetGetConfig answers with the installed config on any initiated node, a REMOVED one
+// included (mongod checks only that the node is past STARTUP).
 func (cc *cmdCtx) replSetGetConfig() (bson.D, error) {
-	n := cc.n
+	c, n := cc.c, cc.n
 	if n.config == nil {
 		return nil, notYetInitialized()
 	}
@@ -185,10 +201,11 @@ func (cc *cmdCtx) replSetGetConfig() (bson.D, error) {
 	d := bson.D{{Key: "config", Value: n.config.document(false)}}
 	if v, err := cc.body.LookupErr("commitmentStatus"); err == nil {
 		if b, _ := asBool(v); b {
-			if n.state != StatePrimary {
+			if !n.writablePrimary() {
 				return nil, cmdErr(CodeNotWritablePrimary, "commitmentStatus is only supported on primary.")
 			}
-			d = append(d, bson.E{Key: "commitmentStatus", Value: n.configCommitted && n.configOplogCommitted})
+			config, oplog := c.configCommitLocked(n)
+			d = append(d, bson.E{Key: "commitmentStatus", Value: config && oplog})
 		}
 	}
 	return d, nil
