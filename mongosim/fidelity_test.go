@@ -86,7 +86,13 @@ func removeFromSet(t *testing.T, c *Cluster, addrs []string) (primary, removed s
 		}
 	}
 	st, _ := c.Status(primary)
-	if _, err := run(t, directClient(t, primary), bson.D{{Key: "replSetReconfig", Value: cfgDoc(st.Config.Version+1, membersDoc(others(addrs, removed)))}}); err != nil {
+	kept := bson.A{}
+	for i, a := range addrs {
+		if a != removed {
+			kept = append(kept, member(i, a))
+		}
+	}
+	if _, err := run(t, directClient(t, primary), bson.D{{Key: "replSetReconfig", Value: cfgDoc(st.Config.Version+1, kept)}}); err != nil {
 		t.Fatalf("remove %s: %v", removed, err)
 	}
 	waitFor(t, 5*time.Second, "removed member in state REMOVED", func() bool {
@@ -269,12 +275,12 @@ func TestTooStaleMemberRecovers(t *testing.T) {
 // TestRollbackIsVisible: a deposed primary with an entry the new primary lacks stays in
 // ROLLBACK for RollbackTime, visible to clients, before the entry is gone.
 func TestRollbackIsVisible(t *testing.T) {
-	opts := Options{ElectionTimeout: time.Second, HeartbeatInterval: 20 * time.Millisecond, RollbackTime: 500 * time.Millisecond}
+	opts := Options{ElectionTimeout: testElectionTimeout, HeartbeatInterval: 20 * time.Millisecond, RollbackTime: 500 * time.Millisecond}
 	c, addrs := newTestClusterWith(t, 3, opts)
-	c.SetElectionTimeout(testElectionTimeout)
 	initiate(t, c, addrs)
 	p := waitPrimary(t, c)
-	c.SetElectionTimeout(time.Second)
+	// Long enough for the isolated primary to take a write before it steps down.
+	c.SetElectionTimeout(2 * time.Second)
 	if err := c.Partition([]string{p}, others(addrs, p)); err != nil {
 		t.Fatal(err)
 	}
@@ -436,10 +442,14 @@ func TestStepDownAttemptRefusesWrites(t *testing.T) {
 // isWritablePrimary:false, secondary:true and refuses writes, commitmentStatus and reconfig
 // until it has drained; then it accepts them.
 func TestDrainModeAfterElection(t *testing.T) {
-	opts := Options{ElectionTimeout: testElectionTimeout, HeartbeatInterval: 20 * time.Millisecond, DrainTime: 3 * time.Second}
-	c, addrs := newTestClusterWith(t, 3, opts)
+	const drain = 5 * time.Second
+	c, addrs := newTestCluster(t, 3)
 	initiate(t, c, addrs)
 	p := waitPrimary(t, c)
+	// Only the next election drains slowly, long enough for the checks below.
+	c.mu.Lock()
+	c.opts.DrainTime = drain
+	c.mu.Unlock()
 	if err := c.CrashNode(p); err != nil {
 		t.Fatal(err)
 	}
@@ -477,7 +487,7 @@ func TestDrainModeAfterElection(t *testing.T) {
 		t.Fatalf("reconfig while draining: %v", err)
 	}
 	if st, _ := c.Status(q); st.Writable || st.State != StatePrimary {
-		t.Fatalf("%s stopped draining before the checks were done (drain %s)", q, opts.DrainTime)
+		t.Fatalf("%s stopped draining before the checks were done (drain %s)", q, drain)
 	}
 	waitFor(t, 10*time.Second, "drain to complete", func() bool { st, _ := c.Status(q); return st.Writable })
 	insertDocs(t, qc, 2, 1, 1)
@@ -605,7 +615,7 @@ func TestConfigCommitmentRecomputed(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cfg := append(cfgDoc(1, bson.A{member(0, w), member(1, silent)}), bson.E{Key: "settings", Value: bson.D{{Key: "heartbeatTimeoutSecs", Value: 4}}})
+			cfg := append(cfgDoc(1, bson.A{member(0, w), member(1, silent)}), bson.E{Key: "settings", Value: bson.D{{Key: "heartbeatTimeoutSecs", Value: 6}}})
 			_, _ = wc.Database("admin").RunCommand(ctxT(t, 30*time.Second), bson.D{{Key: "replSetInitiate", Value: cfg}}).Raw()
 		}()
 	}
@@ -707,16 +717,19 @@ func TestStepOrderFollowsSeed(t *testing.T) {
 	const runs = 6
 	for seed := uint64(1); seed <= runs; seed++ {
 		c, addrs := newTestClusterWith(t, 6, Options{ElectionTimeout: testElectionTimeout, HeartbeatInterval: 20 * time.Millisecond, Seed: seed})
-		initiate(t, c, addrs)
+		if _, err := run(t, directClient(t, addrs[0]), bson.D{{Key: "replSetInitiate", Value: cfgDoc(1, membersDoc(addrs))}}); err != nil {
+			t.Fatal(err)
+		}
 		var order []string
-		for _, ch := range c.ConfigChanges() {
-			if ch.Origin == OriginHeartbeat && ch.Prev == nil {
-				order = append(order, ch.Node)
+		waitFor(t, 5*time.Second, "every member on the first config", func() bool {
+			order = order[:0]
+			for _, ch := range c.ConfigChanges() {
+				if ch.Origin == OriginHeartbeat && ch.Prev == nil {
+					order = append(order, ch.Node)
+				}
 			}
-		}
-		if len(order) != len(addrs)-1 {
-			t.Fatalf("seed %d: %d members took the first config by heartbeat", seed, len(order))
-		}
+			return len(order) == len(addrs)-1
+		})
 		if strings.Join(order, ",") == strings.Join(addrs[1:], ",") {
 			inConfigOrder++
 		}
