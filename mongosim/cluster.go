@@ -51,6 +51,11 @@ type Options struct {
 	// a quorum check waits one, and every config install and node start triggers a heartbeat
 	// round after one, as mongod restarts its heartbeats then. Zero means 1 ms.
 	HeartbeatRoundTrip time.Duration
+	// HeartbeatTimeout replaces settings.heartbeatTimeoutSecs: how long a member that runs but
+	// cannot be reached (partitioned) goes unanswered before other members report it down,
+	// and how long a quorum check waits for it. Zero means the election timeout in force (both
+	// are 10 s by default in mongod).
+	HeartbeatTimeout time.Duration
 }
 
 // Defaults for the Options fields that are not derived from the heartbeat interval.
@@ -362,5 +367,13 @@ func (c *Cluster) waitLocked(down chan struct{}, deadline time.Time, cond func()
 }
 
 func (c *Cluster) logf(n *node) logrus.FieldLogger { return c.log.WithField("node", n.addr) }
+
+// heartbeatTimeoutLocked is Options.HeartbeatTimeout, or the election timeout in force.
+func (c *Cluster) heartbeatTimeoutLocked() time.Duration {
+	if c.opts.HeartbeatTimeout > 0 {
+		return c.opts.HeartbeatTimeout
+	}
+	return c.opts.ElectionTimeout
+}
 
 func (c *Cluster) String() string { return fmt.Sprintf("mongosim.Cluster(%s)", c.opts.SetName) }

@@ -38,7 +38,7 @@ func (c *Cluster) StartNode(addr string) error {
 	n.processID = bson.NewObjectID()
 	n.startedAt = now
 	n.lastContact = map[string]time.Time{}
-	n.peers = map[string]versionTerm{}
+	n.peers = map[string]peerView{}
 	n.lastPrimarySeen = now
 	n.majoritySeenAt = now
 	n.electionJitter = c.jitterLocked()

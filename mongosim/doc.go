@@ -25,9 +25,11 @@
 // node start makes that node heartbeat its members one round trip later, as mongod restarts its
 // heartbeats. So a reconfig reaches the members one round trip after it is installed and is
 // committed after two, without waiting for a step. A member that stopped refuses at once; one
-// that runs behind a partition stays silent, and a quorum check that needs it waits for the
-// config's heartbeatTimeoutSecs. Everything else moves only at steps: oplog copying and the
-// commit point, liveness, elections and takeovers, the end of initial sync, rollback and drain.
+// that runs behind a partition stays silent: a quorum check that needs it waits for the
+// heartbeat timeout (Options.HeartbeatTimeout, by default the election timeout; both are 10 s in
+// mongod), and the others keep reporting what it last said until then. Everything else moves
+// only at steps: oplog copying and the commit point, liveness, elections and takeovers, the end
+// of initial sync, rollback and drain.
 // A concurrent initiate or reconfig gets 109 while a quorum check runs, as in mongod.
 //
 // # Conformance
@@ -45,7 +47,10 @@
 //	                                                   heartbeat interval (driver default 10 s)
 //	ping, endSessions, buildInfo (8.0.4, wire 0-25)  yes
 //	replSetGetStatus (members, health, optimes)      yes; pingMs always 0; the null optime is
-//	                                                   {ts: Timestamp(0, 0), t: -1}
+//	                                                   {ts: Timestamp(0, 0), t: -1}; a stopped
+//	                                                   member is down at once, a partitioned one
+//	                                                   shows its last heartbeat until the
+//	                                                   heartbeat timeout (member data)
 //	replSetGetStatus REMOVED -> 93 / uninitiated 94  yes; 93 carries state, stateStr, uptime,
 //	                                                   optime (topology_coordinator.cpp); on an
 //	                                                   uninitiated node every repl command but
@@ -60,7 +65,10 @@
 //	                                                   committed optime and the first entry of
 //	                                                   the primary's term; never latched
 //	replSetInitiate: default config (info2), 23,     yes; every validation failure 93;
-//	  quorum 74 / 103 / 110                            quorum failures unwrapped
+//	  quorum 74 / 103 / 110                            quorum failures unwrapped; a REMOVED
+//	                                                   member passes the quorum check (it answers
+//	                                                   InvalidReplicaSetConfig, no data flag) and
+//	                                                   never joins the new set
 //	replSetReconfig: 94, 109, 10107, 308 (both       yes, in mongod's order; phase-2 timeout 50
 //	  messages), 93 parse, 103 validate, 74, 104,      leaves the config installed; without
 //	  quorum 74, force (version jump, term -1)         maxTimeMS the phases wait indefinitely

@@ -587,7 +587,7 @@ func TestReconfigCommitsBetweenSteps(t *testing.T) {
 // secondaries that lost their data and are busy initiating elsewhere report no config, so the
 // primary's config is no longer committed; once they took it again, it is.
 func TestConfigCommitmentRecomputed(t *testing.T) {
-	c, addrs := newTestCluster(t, 4)
+	c, addrs := newTestClusterWith(t, 4, Options{ElectionTimeout: testElectionTimeout, HeartbeatInterval: 20 * time.Millisecond, HeartbeatTimeout: 6 * time.Second})
 	set, silent := addrs[:3], addrs[3]
 	initiate(t, c, set)
 	p := waitPrimary(t, c)
@@ -615,7 +615,7 @@ func TestConfigCommitmentRecomputed(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cfg := append(cfgDoc(1, bson.A{member(0, w), member(1, silent)}), bson.E{Key: "settings", Value: bson.D{{Key: "heartbeatTimeoutSecs", Value: 6}}})
+			cfg := cfgDoc(1, bson.A{member(0, w), member(1, silent)})
 			_, _ = wc.Database("admin").RunCommand(ctxT(t, 30*time.Second), bson.D{{Key: "replSetInitiate", Value: cfg}}).Raw()
 		}()
 	}
@@ -653,7 +653,7 @@ func TestReconfigQuorumVetoes(t *testing.T) {
 	})
 	t.Run("silent voters", func(t *testing.T) {
 		t.Parallel()
-		c, addrs := newTestCluster(t, 3)
+		c, addrs := newTestClusterWith(t, 3, Options{ElectionTimeout: testElectionTimeout, HeartbeatInterval: 20 * time.Millisecond, HeartbeatTimeout: time.Second})
 		initiate(t, c, addrs)
 		p := waitPrimary(t, c)
 		c.SetElectionTimeout(30 * time.Second)
@@ -661,7 +661,7 @@ func TestReconfigQuorumVetoes(t *testing.T) {
 			t.Fatal(err)
 		}
 		st, _ := c.Status(p)
-		cfg := append(cfgDoc(st.Config.Version+1, membersDoc(addrs)), bson.E{Key: "settings", Value: bson.D{{Key: "heartbeatTimeoutSecs", Value: 1}}})
+		cfg := cfgDoc(st.Config.Version+1, membersDoc(addrs))
 		start := time.Now()
 		_, err := run(t, directClient(t, p), bson.D{{Key: "replSetReconfig", Value: cfg}})
 		if codeOf(err) != CodeNodeNotFound {
@@ -737,5 +737,92 @@ func TestStepOrderFollowsSeed(t *testing.T) {
 	}
 	if inConfigOrder == runs {
 		t.Fatalf("members learned the config in config order under all %d seeds", runs)
+	}
+}
+
+// TestSilentMemberHealthyUntilHeartbeatTimeout: a member behind a partition does not refuse
+// heartbeats, it stops answering, so the others report what it last said until the heartbeat
+// timeout has passed; a stopped member refuses and is reported down at once.
+func TestSilentMemberHealthyUntilHeartbeatTimeout(t *testing.T) {
+	const timeout = time.Second
+	cases := []struct {
+		name  string
+		fault func(c *Cluster, p, victim string) error
+		// minDown is how long after the fault the primary may first report the victim down.
+		minDown time.Duration
+	}{
+		{"partitioned", func(c *Cluster, p, victim string) error {
+			return c.Partition(others([]string{p, victim, "x"}, victim), []string{victim})
+		}, timeout - 100*time.Millisecond},
+		{"stopped", func(c *Cluster, _, victim string) error { return c.CrashNode(victim) }, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, addrs := newTestClusterWith(t, 3, Options{ElectionTimeout: testElectionTimeout, HeartbeatInterval: 20 * time.Millisecond, HeartbeatTimeout: timeout})
+			initiate(t, c, addrs)
+			p := waitPrimary(t, c)
+			c.SetElectionTimeout(30 * time.Second)
+			victim := others(addrs, p)[0]
+			pc := directClient(t, p)
+			health := func() (float64, bool) {
+				raw, err := run(t, pc, bson.D{{Key: "replSetGetStatus", Value: 1}})
+				if err != nil {
+					return -1, false
+				}
+				members, _ := raw.Lookup("members").Array().Values()
+				for _, m := range members {
+					if d := m.Document(); d.Lookup("name").StringValue() == victim {
+						return d.Lookup("health").Double(), true
+					}
+				}
+				return -1, false
+			}
+			start := time.Now()
+			if err := tc.fault(c, p, victim); err != nil {
+				t.Fatal(err)
+			}
+			if tc.minDown == 0 {
+				if h, ok := health(); !ok || h != 0 {
+					t.Fatalf("stopped member health %v right after the stop, want 0", h)
+				}
+				return
+			}
+			if h, ok := health(); !ok || h != 1 {
+				t.Fatalf("partitioned member health %v right after the partition, want 1 until the heartbeat timeout", h)
+			}
+			waitFor(t, 10*time.Second, "the partitioned member reported down", func() bool { h, _ := health(); return h == 0 })
+			if took := time.Since(start); took < tc.minDown {
+				t.Fatalf("reported down after %s, before the %s heartbeat timeout", took, timeout)
+			}
+		})
+	}
+}
+
+// TestInitiateAcceptsRemovedMember: a REMOVED node answers the initiate quorum check with
+// InvalidReplicaSetConfig and no data flag, which mongod accepts; the new set then lists a member
+// that keeps its old config and its data and never joins, so it cannot elect a primary. Only
+// the planner can prevent this.
+func TestInitiateAcceptsRemovedMember(t *testing.T) {
+	c, addrs := newTestCluster(t, 4)
+	_, removed := removeFromSet(t, c, addrs[:3])
+	before, _ := c.Status(removed)
+	fresh := addrs[3]
+	if _, err := run(t, directClient(t, fresh), bson.D{{Key: "replSetInitiate", Value: cfgDoc(1, bson.A{member(0, fresh), member(1, removed)})}}); err != nil {
+		t.Fatalf("initiate with a REMOVED member: %v, want ok as from mongod", err)
+	}
+	// The new set cannot elect: its second voter never answers as a member.
+	waitFor(t, 5*time.Second, "the new set's initiator SECONDARY", func() bool { st, _ := c.Status(fresh); return st.State == StateSecondary })
+	status, err := run(t, directClient(t, fresh), bson.D{{Key: "replSetGetStatus", Value: 1}})
+	if err != nil || memberState(status, removed) != int32(StateDown) {
+		t.Fatalf("the new set sees the removed member as %d (%v), want down", memberState(status, removed), err)
+	}
+	after, _ := c.Status(removed)
+	newSet, _ := c.Status(fresh)
+	if after.State != StateRemoved || after.Config.ReplicaSetID != before.Config.ReplicaSetID || after.OplogLen != before.OplogLen {
+		t.Fatalf("removed member changed: %+v -> %+v", before, after)
+	}
+	if newSet.Config.ReplicaSetID == before.Config.ReplicaSetID {
+		t.Fatal("the new set shares the old replicaSetId")
 	}
 }

@@ -18,8 +18,8 @@ func firstValue(body bson.Raw) bson.RawValue {
 // quorumLocked runs a quorum check the way mongod's heartbeats do: the answers of reachable
 // members arrive after one round trip, a stopped member refuses at once, and a member that runs
 // but cannot be reached (partitioned) stays silent. While the outcome depends on silent members,
-// the check waits for them up to the config's heartbeatTimeoutSecs, then counts them as failed.
-// check reports pending while it waits for silent members; final makes it count them failed.
+// the check waits for them up to the heartbeat timeout, then counts them as failed. check
+// reports pending while it waits for silent members; final makes it count them failed.
 func (c *Cluster) quorumLocked(cc *cmdCtx, cfg *Config, check func(final bool) (pending bool, err error)) error {
 	if c.sleepLocked(cc.down, c.opts.HeartbeatRoundTrip) != waitOK {
 		return cmdErr(CodeInterruptedDueToReplStateChange, "node shutting down")
@@ -28,7 +28,7 @@ func (c *Cluster) quorumLocked(cc *cmdCtx, cfg *Config, check func(final bool) (
 	if !pending {
 		return err
 	}
-	timeout := time.Duration(cfg.Settings.HeartbeatTimeoutSecs) * time.Second
+	timeout := c.heartbeatTimeoutLocked()
 	c.logf(cc.n).WithField("timeout", timeout).Info("quorum check waiting for members that do not answer")
 	switch c.waitLocked(cc.down, time.Now().Add(timeout), func() bool {
 		pending, err = check(false)
@@ -46,9 +46,8 @@ func refused(host string) string {
 	return host + " failed with Error connecting to " + host + " :: caused by :: Connection refused"
 }
 
-func timedOut(host string, cfg *Config) string {
-	return host + " failed with Request timed out: heartbeat to " + host + " got no answer within " +
-		itoa(cfg.Settings.HeartbeatTimeoutSecs) + " seconds"
+func timedOut(host string) string {
+	return host + " failed with Request timed out: no heartbeat answer from " + host + " within the heartbeat timeout"
 }
 
 // replSetInitiate validates (every failure is 93), then runs the quorum check in-process: each
@@ -148,7 +147,9 @@ func (c *Cluster) parseInitiateConfig(n *node, raw bson.Raw) (*Config, error) {
 }
 
 // initiateQuorumLocked needs every proposed member to answer, without a config (103) and
-// without data (110); a veto ends the check at once.
+// without data (110); a veto ends the check at once. A REMOVED member answers with
+// InvalidReplicaSetConfig and no data flag, which mongod's quorum checker accepts: it passes,
+// data and old config included (check_quorum_for_config_change.cpp).
 func (c *Cluster) initiateQuorumLocked(n *node, cfg *Config, final bool) (bool, error) {
 	var failed []string
 	pending := false
@@ -162,10 +163,12 @@ func (c *Cluster) initiateQuorumLocked(n *node, cfg *Config, final bool) (bool, 
 			continue
 		case !c.linkedLocked(n, x):
 			if final {
-				failed = append(failed, timedOut(m.Host, cfg))
+				failed = append(failed, timedOut(m.Host))
 			} else {
 				pending = true
 			}
+			continue
+		case x.config != nil && !servesConfig(x):
 			continue
 		case x.config != nil && x.config.ID != cfg.ID:
 			return false, cmdErr(CodeNewReplicaSetConfigurationIncompatible, "Our set name did not match that of %s", m.Host)

@@ -39,10 +39,10 @@ type node struct {
 	electionTime    time.Time
 	commitPoint     OpTime
 	syncSource      string
-	// peers is this node's heartbeat data: the config (version, term) each member reported in
-	// its last heartbeat exchange with this node. Like mongod's member data it is not cleared
-	// when a member stops answering.
-	peers map[string]versionTerm
+	// peers is this node's heartbeat data: what each member reported in its last heartbeat
+	// exchange with this node. Like mongod's member data it is not cleared when a member stops
+	// answering.
+	peers map[string]peerView
 
 	// primary modes: a new primary drains until drainUntil before it accepts writes; a primary
 	// attempting replSetStepDown refuses writes while it waits for a secondary to catch up.
@@ -68,6 +68,21 @@ type node struct {
 
 	// observation (kept across wipe: it is what the node did, not what it stores)
 	rolledBack []Entry
+}
+
+// peerView is what one heartbeat told a node about a member.
+type peerView struct {
+	config     versionTerm
+	state      MemberState
+	lastOp     OpTime
+	lastWall   time.Time
+	syncSource string
+	startedAt  time.Time
+}
+
+func viewOf(x *node) peerView {
+	return peerView{config: reportedConfig(x), state: x.state, lastOp: x.lastOp(), lastWall: lastWall(x.oplog),
+		syncSource: x.syncSource, startedAt: x.startedAt}
 }
 
 func (n *node) self() (Member, bool) { return n.config.Member(n.addr) }

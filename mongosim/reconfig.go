@@ -232,8 +232,9 @@ func psaGuard(old, next *Config) bool {
 // reconfigQuorumLocked is mongod's quorum check for a reconfig: a heartbeat goes to every
 // member of the new config. A member of another set (name or replicaSetId) or one holding a
 // config at least as new vetoes with 103; otherwise a majority of the new config's voters,
-// including an electable one, must answer (this node counts). A REMOVED member answers with
-// InvalidReplicaSetConfig, which the check accepts as an answer.
+// including an electable one, must answer (this node counts). A REMOVED member of this set
+// answers with InvalidReplicaSetConfig, which the check accepts as an answer; one removed from
+// another set still vetoes by its replicaSetId.
 func (c *Cluster) reconfigQuorumLocked(n *node, next *Config, final bool) (bool, error) {
 	var ok, failed []string
 	electable, pending := false, false
@@ -246,12 +247,13 @@ func (c *Cluster) reconfigQuorumLocked(n *node, next *Config, final bool) (bool,
 			continue
 		case !c.linkedLocked(n, x):
 			if final {
-				failed = append(failed, timedOut(m.Host, next))
+				failed = append(failed, timedOut(m.Host))
 			} else {
 				pending = true
 			}
 			continue
-		case x.config == nil || !servesConfig(x):
+		case x.config == nil:
+		case !servesConfig(x) && x.config.ReplicaSetID == next.ReplicaSetID:
 		case x.config.ID != next.ID:
 			return false, cmdErr(CodeNewReplicaSetConfigurationIncompatible, "Our set name did not match that of %s", m.Host)
 		case x.config.ReplicaSetID != next.ReplicaSetID:

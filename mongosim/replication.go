@@ -225,7 +225,7 @@ func (c *Cluster) configCommitLocked(p *node) (config, oplog bool) {
 		if !m.Voting() {
 			continue
 		}
-		if reported, ok := p.peers[m.Host]; m.Host == p.addr || ok && reported == vt {
+		if seen, ok := p.peers[m.Host]; m.Host == p.addr || ok && seen.config == vt {
 			have++
 		}
 	}

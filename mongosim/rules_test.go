@@ -53,10 +53,10 @@ func TestInitiateRules(t *testing.T) {
 			if err := c.Partition(a[:2], a[2:]); err != nil {
 				t.Fatal(err)
 			}
-		}, cfg: func(a []string) any {
-			// A partitioned member stays silent: the check waits for the heartbeat timeout.
-			return append(cfgDoc(1, membersDoc(a)), bson.E{Key: "settings", Value: bson.D{{Key: "heartbeatTimeoutSecs", Value: 1}}})
-		}, code: CodeNodeNotFound, minWait: time.Second},
+		}, cfg: func(a []string) any { return cfgDoc(1, membersDoc(a)) }, code: CodeNodeNotFound,
+			// A partitioned member stays silent: the check waits for the heartbeat timeout, by
+			// default the election timeout.
+			minWait: testElectionTimeout},
 		{name: "member has data", setup: func(t *testing.T, c *Cluster, a []string) {
 			doc, _ := bson.Marshal(bson.D{{Key: "x", Value: 1}})
 			if err := c.SeedDocuments(a[1], "app.c", doc); err != nil {

@@ -121,6 +121,13 @@ func (c *Cluster) memberStatusLocked(n *node, m Member, now time.Time) bson.D {
 		)
 	}
 	lastHB := dateOf(n.lastContact[m.Host])
+	if x != nil && x.running && !c.linkedLocked(n, x) && compatible(n, x) {
+		// A member behind a partition does not refuse, it stays silent: mongod keeps reporting
+		// what its last heartbeat said until the heartbeat timeout has passed.
+		if seen, ok := n.peers[m.Host]; ok && now.Sub(n.lastContact[m.Host]) < c.heartbeatTimeoutLocked() {
+			return append(d, c.seenMemberStatus(n.config, seen, lastHB, now)...)
+		}
+	}
 	if x == nil || !c.linkedLocked(n, x) || !compatible(n, x) {
 		zero := OpTime{Term: -1}
 		return append(d,
@@ -177,6 +184,32 @@ func (c *Cluster) memberStatusLocked(n *node, m Member, now time.Time) bson.D {
 		bson.E{Key: "configVersion", Value: cfgVersion},
 		bson.E{Key: "configTerm", Value: cfgTerm},
 	)
+}
+
+// seenMemberStatus is a member's entry from the last heartbeat it answered.
+func (c *Cluster) seenMemberStatus(cfg *Config, seen peerView, lastHB bson.DateTime, now time.Time) bson.D {
+	wall := dateOf(seen.lastWall)
+	return bson.D{
+		bson.E{Key: "health", Value: 1.0},
+		bson.E{Key: "state", Value: int32(seen.state)},
+		bson.E{Key: "stateStr", Value: seen.state.String()},
+		bson.E{Key: "uptime", Value: int32(now.Sub(seen.startedAt).Seconds())},
+		bson.E{Key: "optime", Value: seen.lastOp.doc()},
+		bson.E{Key: "optimeDurable", Value: seen.lastOp.doc()},
+		bson.E{Key: "optimeDate", Value: wall},
+		bson.E{Key: "optimeDurableDate", Value: wall},
+		bson.E{Key: "lastAppliedWallTime", Value: wall},
+		bson.E{Key: "lastDurableWallTime", Value: wall},
+		bson.E{Key: "lastHeartbeat", Value: lastHB},
+		bson.E{Key: "lastHeartbeatRecv", Value: lastHB},
+		bson.E{Key: "pingMs", Value: int64(0)},
+		bson.E{Key: "lastHeartbeatMessage", Value: ""},
+		bson.E{Key: "syncSourceHost", Value: seen.syncSource},
+		bson.E{Key: "syncSourceId", Value: c.memberID(cfg, seen.syncSource)},
+		bson.E{Key: "infoMessage", Value: ""},
+		bson.E{Key: "configVersion", Value: int32(seen.config.version)},
+		bson.E{Key: "configTerm", Value: seen.config.term},
+	}
 }
 
 func (c *Cluster) memberID(cfg *Config, host string) int32 {

@@ -75,8 +75,8 @@ func (c *Cluster) exchangeLocked(a, b *node, now time.Time) {
 			}
 		}
 	}
-	a.peers[b.addr] = reportedConfig(b)
-	b.peers[a.addr] = reportedConfig(a)
+	a.peers[b.addr] = viewOf(b)
+	b.peers[a.addr] = viewOf(a)
 	switch {
 	case b.config == nil:
 		if !b.configBusy && servesConfig(a) {

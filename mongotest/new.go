@@ -35,7 +35,7 @@ type Options struct {
 	// so that a failing run can be replayed with MONGOSIM_SEED. Ignored with real mongod.
 	Seed uint64
 	// Emulator holds further emulator settings (initial sync time, oplog window, rollback and
-	// drain time, heartbeat round trip). Its SetName, ElectionTimeout, HeartbeatInterval,
+	// drain time, heartbeat round trip and timeout). Its SetName, ElectionTimeout, HeartbeatInterval,
 	// Logger and Seed are replaced by the fields above. Ignored with real mongod, which takes
 	// its timing from the config the test initiates.
 	Emulator mongosim.Options
