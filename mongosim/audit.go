@@ -21,6 +21,12 @@ const (
 	EventNodeWiped       EventKind = "wipe"
 	EventPartition       EventKind = "partition"
 	EventHeal            EventKind = "heal"
+	// Member state transitions that take time in mongod.
+	EventInitialSyncStart EventKind = "initialSyncStart"
+	EventInitialSyncDone  EventKind = "initialSyncDone"
+	EventRollbackStart    EventKind = "rollbackStart"
+	EventTooStale         EventKind = "tooStale"
+	EventDrainComplete    EventKind = "drainComplete"
 )
 
 // ConfigOrigin says how a config came to be installed on a node.

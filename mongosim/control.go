@@ -38,6 +38,7 @@ func (c *Cluster) StartNode(addr string) error {
 	n.processID = bson.NewObjectID()
 	n.startedAt = now
 	n.lastContact = map[string]time.Time{}
+	n.peers = map[string]peerView{}
 	n.lastPrimarySeen = now
 	n.majoritySeenAt = now
 	n.electionJitter = c.jitterLocked()
@@ -45,10 +46,13 @@ func (c *Cluster) StartNode(addr string) error {
 	n.commitPoint = OpTime{}
 	n.configBusy = false
 	n.handoff = false
+	n.draining, n.steppingDown = false, false
+	n.initialSyncFrom, n.rollbackFrom = "", ""
 	n.state = StateStartup
 	c.settleStateLocked(n)
 	c.audit.add(Event{Time: now, Kind: EventNodeStarted, Node: addr})
 	c.logf(n).WithField("state", n.state.String()).Info("node started")
+	c.scheduleRoundLocked(n, now)
 	c.wg.Add(1)
 	go c.acceptLoop(n, ln, n.down)
 	c.broadcastLocked()
@@ -77,7 +81,13 @@ func (c *Cluster) halt(addr string, kind EventKind, clean bool) error {
 		return nil
 	}
 	if clean && n.state == StatePrimary {
-		c.replicateLocked(time.Now())
+		// mongod's clean shutdown of a primary gives the secondaries a chance to catch up.
+		now := time.Now()
+		for _, m := range n.config.Members {
+			if x := c.nodes[m.Host]; x != nil && x != n && x.running && (x.state == StateSecondary || x.state == StateRecovering) {
+				c.steadySyncLocked(x, now)
+			}
+		}
 	}
 	c.shutdownLocked(n)
 	c.audit.add(Event{Time: time.Now(), Kind: kind, Node: addr})
@@ -202,6 +212,11 @@ type NodeStatus struct {
 	LastOpTime  OpTime
 	CommitPoint OpTime
 	OplogLen    int
+	// Writable is true for a primary that accepts writes: not draining after its election and
+	// not attempting a step-down.
+	Writable bool
+	// SyncSource is the member the node copies from (initial sync included), "" when none.
+	SyncSource string
 }
 
 // Status returns a snapshot of the node at addr.
@@ -215,7 +230,7 @@ func (c *Cluster) Status(addr string) (NodeStatus, error) {
 	return NodeStatus{
 		Addr: n.addr, Running: n.running, State: n.state, Term: n.term,
 		Config: n.config.Clone(), LastOpTime: n.lastOp(), CommitPoint: n.commitPoint,
-		OplogLen: len(n.oplog),
+		OplogLen: len(n.oplog), Writable: n.running && n.writablePrimary(), SyncSource: n.syncSource,
 	}, nil
 }
 

@@ -79,7 +79,7 @@ func (cc *cmdCtx) insert() (bson.D, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n.state != StatePrimary {
+	if !n.writablePrimary() {
 		return nil, notPrimaryWrite(cc)
 	}
 	docs := cc.req.sequences["documents"]
@@ -239,10 +239,11 @@ func (c *Cluster) findByIDLocked(n *node, ns string, id bson.RawValue) bool {
 // readable checks the node may serve reads: a primary always, a secondary when the client's read
 // preference allows it.
 func (cc *cmdCtx) readable() error {
-	switch cc.n.state {
-	case StatePrimary:
+	switch {
+	case cc.n.writablePrimary():
 		return nil
-	case StateSecondary:
+	case cc.n.state == StateSecondary, cc.n.state == StatePrimary:
+		// A draining primary serves reads as a secondary does, as mongod's does.
 		rp, err := cc.body.LookupErr("$readPreference", "mode")
 		if err == nil && rp.Type == bson.TypeString && rp.StringValue() != "primary" {
 			return nil

@@ -31,7 +31,8 @@ func TestGhostByDirectConnection(t *testing.T) {
 		{"reconfig uninitiated", bson.D{{Key: "replSetReconfig", Value: cfgDoc(2, membersDoc(addrs))}}, CodeNotYetInitialized},
 		{"find on ghost", bson.D{{Key: "find", Value: "c"}}, CodeNotPrimaryOrSecondary},
 		{"unknown command", bson.D{{Key: "aggregate", Value: "c"}}, CodeCommandNotFound},
-		{"stepdown on ghost", bson.D{{Key: "replSetStepDown", Value: 60}}, CodeNotWritablePrimary},
+		// mongod checks the node is past STARTUP before anything else.
+		{"stepdown on ghost", bson.D{{Key: "replSetStepDown", Value: 60}}, CodeNotYetInitialized},
 		{"ping", bson.D{{Key: "ping", Value: 1}}, 0},
 		{"buildInfo", bson.D{{Key: "buildInfo", Value: 1}}, 0},
 	}

@@ -27,16 +27,13 @@ func (cc *cmdCtx) hello() (bson.D, error) {
 	var d bson.D
 	self, member := n.self()
 	if n.config == nil || !member {
-		d = bson.D{}
-		if n.config != nil {
-			d = append(d, bson.E{Key: "setName", Value: n.config.ID})
-		}
-		d = append(d,
+		// mongod builds a REMOVED node's reply as if it had no config: no setName, no lists.
+		d = bson.D{
 			bson.E{Key: writable, Value: false},
 			bson.E{Key: "secondary", Value: false},
 			bson.E{Key: "info", Value: "Does not have a valid replica set config"},
 			bson.E{Key: "isreplicaset", Value: true},
-		)
+		}
 	} else {
 		d = cc.c.memberHelloLocked(n, self, writable)
 	}
@@ -81,8 +78,10 @@ func (c *Cluster) memberHelloLocked(n *node, self Member, writable string) bson.
 	d = append(d,
 		bson.E{Key: "setName", Value: n.config.ID},
 		bson.E{Key: "setVersion", Value: int32(n.config.Version)},
-		bson.E{Key: writable, Value: n.state == StatePrimary},
-		bson.E{Key: "secondary", Value: n.state == StateSecondary},
+		// A draining primary reports itself secondary until it accepts writes; one attempting a
+		// step-down reports neither.
+		bson.E{Key: writable, Value: n.writablePrimary()},
+		bson.E{Key: "secondary", Value: n.state == StateSecondary || n.state == StatePrimary && n.draining && !n.steppingDown},
 	)
 	if p := c.primaryOfLocked(n); p != nil {
 		d = append(d, bson.E{Key: "primary", Value: p.addr})

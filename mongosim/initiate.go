@@ -15,11 +15,39 @@ func firstValue(body bson.Raw) bson.RawValue {
 	return e.Value()
 }
 
-// awaitHeartbeatRoundLocked waits for the next simulation step, the emulator's stand-in for the
-// quorum check's heartbeat round trip. Other config changes get 109 meanwhile, as in mongod.
-func (c *Cluster) awaitHeartbeatRoundLocked(down chan struct{}) waitResult {
-	start := c.steps
-	return c.waitLocked(down, time.Time{}, func() bool { return c.steps > start })
+// quorumLocked runs a quorum check the way mongod's heartbeats do: the answers of reachable
+// members arrive after one round trip, a stopped member refuses at once, and a member that runs
+// but cannot be reached (partitioned) stays silent. While the outcome depends on silent members,
+// the check waits for them up to the heartbeat timeout, then counts them as failed. check
+// reports pending while it waits for silent members; final makes it count them failed.
+func (c *Cluster) quorumLocked(cc *cmdCtx, cfg *Config, check func(final bool) (pending bool, err error)) error {
+	if c.sleepLocked(cc.down, c.opts.HeartbeatRoundTrip) != waitOK {
+		return cmdErr(CodeInterruptedDueToReplStateChange, "node shutting down")
+	}
+	pending, err := check(false)
+	if !pending {
+		return err
+	}
+	timeout := c.heartbeatTimeoutLocked()
+	c.logf(cc.n).WithField("timeout", timeout).Info("quorum check waiting for members that do not answer")
+	switch c.waitLocked(cc.down, time.Now().Add(timeout), func() bool {
+		pending, err = check(false)
+		return !pending
+	}) {
+	case waitNodeDown:
+		return cmdErr(CodeInterruptedDueToReplStateChange, "node shutting down")
+	case waitTimeout:
+		_, err = check(true)
+	}
+	return err
+}
+
+func refused(host string) string {
+	return host + " failed with Error connecting to " + host + " :: caused by :: Connection refused"
+}
+
+func timedOut(host string) string {
+	return host + " failed with Request timed out: no heartbeat answer from " + host + " within the heartbeat timeout"
 }
 
 // replSetInitiate validates (every failure is 93), then runs the quorum check in-process: each
@@ -49,14 +77,13 @@ func (cc *cmdCtx) replSetInitiate() (bson.D, error) {
 	cfg.Term = 0
 	n.configBusy = true
 	defer func() { n.configBusy = false }()
-	if c.awaitHeartbeatRoundLocked(cc.down) != waitOK {
-		return nil, cmdErr(CodeInterruptedDueToReplStateChange, "node shutting down")
+	if err := c.quorumLocked(cc, cfg, func(final bool) (bool, error) {
+		return c.initiateQuorumLocked(n, cfg, final)
+	}); err != nil {
+		return nil, err
 	}
 	if n.config != nil {
 		return nil, alreadyInitialized()
-	}
-	if err := c.initiateQuorumLocked(n, cfg); err != nil {
-		return nil, err
 	}
 	now := time.Now()
 	cfg.ReplicaSetID = bson.NewObjectID()
@@ -119,29 +146,43 @@ func (c *Cluster) parseInitiateConfig(n *node, raw bson.Raw) (*Config, error) {
 	return cfg, nil
 }
 
-func (c *Cluster) initiateQuorumLocked(n *node, cfg *Config) error {
+// initiateQuorumLocked needs every proposed member to answer, without a config (103) and
+// without data (110); a veto ends the check at once. A REMOVED member answers with
+// InvalidReplicaSetConfig and no data flag, which mongod's quorum checker accepts: it passes,
+// data and old config included (check_quorum_for_config_change.cpp).
+func (c *Cluster) initiateQuorumLocked(n *node, cfg *Config, final bool) (bool, error) {
 	var failed []string
+	pending := false
 	for _, m := range cfg.Members {
 		x := c.nodes[m.Host]
-		if x == n {
+		switch {
+		case x == n:
 			continue
-		}
-		if x == nil || !c.linkedLocked(n, x) {
-			failed = append(failed, m.Host+" failed with Error connecting to "+m.Host+" :: caused by :: Connection refused")
+		case x == nil || !x.running:
+			failed = append(failed, refused(m.Host))
 			continue
+		case !c.linkedLocked(n, x):
+			if final {
+				failed = append(failed, timedOut(m.Host))
+			} else {
+				pending = true
+			}
+			continue
+		case x.config != nil && !servesConfig(x):
+			continue
+		case x.config != nil && x.config.ID != cfg.ID:
+			return false, cmdErr(CodeNewReplicaSetConfigurationIncompatible, "Our set name did not match that of %s", m.Host)
+		case x.config != nil:
+			return false, cmdErr(CodeNewReplicaSetConfigurationIncompatible, "Our config version of %d is no larger than the version on %s, which is %d", cfg.Version, m.Host, x.config.Version)
+		case x.hasData():
+			return false, cmdErr(CodeCannotInitializeNodeWithData, "'%s' has data already, cannot initiate set.", m.Host)
 		}
-		if x.config != nil && x.config.ID != cfg.ID {
-			return cmdErr(CodeNewReplicaSetConfigurationIncompatible, "Our set name did not match that of %s", m.Host)
-		}
-		if x.config != nil {
-			return cmdErr(CodeNewReplicaSetConfigurationIncompatible, "Our config version of %d is no larger than the version on %s, which is %d", cfg.Version, m.Host, x.config.Version)
-		}
-		if x.hasData() {
-			return cmdErr(CodeCannotInitializeNodeWithData, "'%s' has data already, cannot initiate set.", m.Host)
-		}
+	}
+	if pending {
+		return true, nil
 	}
 	if len(failed) > 0 {
-		return cmdErr(CodeNodeNotFound, "replSetInitiate quorum check failed because not all proposed set members responded affirmatively: %s", strings.Join(failed, ", "))
+		return false, cmdErr(CodeNodeNotFound, "replSetInitiate quorum check failed because not all proposed set members responded affirmatively: %s", strings.Join(failed, ", "))
 	}
-	return nil
+	return false, nil
 }

@@ -140,11 +140,11 @@ func initiate(t testing.TB, c *Cluster, addrs []string) {
 	waitPrimary(t, c)
 }
 
-// waitPrimary waits for a primary whose step-up config is committed.
+// waitPrimary waits for a writable primary whose step-up config is committed.
 func waitPrimary(t testing.TB, c *Cluster) string {
 	t.Helper()
 	var p string
-	waitFor(t, 5*time.Second, "a primary", func() bool {
+	waitFor(t, 10*time.Second, "a primary", func() bool {
 		var ok bool
 		p, ok = c.Primary()
 		if !ok {
@@ -153,7 +153,8 @@ func waitPrimary(t testing.TB, c *Cluster) string {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		n := c.nodes[p]
-		return n.configCommitted && n.configOplogCommitted
+		config, oplog := c.configCommitLocked(n)
+		return n.writablePrimary() && config && oplog
 	})
 	return p
 }

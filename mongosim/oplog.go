@@ -38,7 +38,11 @@ func cmpInt(a, b int64) int {
 	return 0
 }
 
+// doc renders o as mongod does; the null optime of an empty oplog has term -1.
 func (o OpTime) doc() bson.D {
+	if o.IsZero() {
+		return bson.D{{Key: "ts", Value: o.TS}, {Key: "t", Value: int64(-1)}}
+	}
 	return bson.D{{Key: "ts", Value: o.TS}, {Key: "t", Value: o.Term}}
 }
 

@@ -47,14 +47,13 @@ func (cc *cmdCtx) replSetReconfig() (bson.D, error) {
 		return nil, err
 	}
 	if !force {
-		if c.awaitHeartbeatRoundLocked(cc.down) != waitOK {
-			return nil, cmdErr(CodeInterruptedDueToReplStateChange, "node shutting down")
-		}
-		if n.state != StatePrimary || n.term != term {
-			return nil, notPrimaryForReconfig(n)
-		}
-		if err := c.reconfigQuorumLocked(n, next); err != nil {
+		if err := c.quorumLocked(cc, next, func(final bool) (bool, error) {
+			return c.reconfigQuorumLocked(n, next, final)
+		}); err != nil {
 			return nil, err
+		}
+		if !n.writablePrimary() || n.term != term {
+			return nil, notPrimaryForReconfig(n)
 		}
 	}
 	now := time.Now()
@@ -69,7 +68,11 @@ func (cc *cmdCtx) replSetReconfig() (bson.D, error) {
 	}
 	installed := next.vt()
 	switch c.waitLocked(cc.down, deadline, func() bool {
-		return n.state != StatePrimary || n.config.vt() != installed || n.configCommitted
+		if n.state != StatePrimary || n.config.vt() != installed {
+			return true
+		}
+		config, _ := c.configCommitLocked(n)
+		return config
 	}) {
 	case waitTimeout:
 		return nil, cmdErr(CodeMaxTimeMSExpired, "Reconfig finished but failed to propagate to a majority of nodes")
@@ -86,29 +89,34 @@ func inProgress() *CommandError {
 	return cmdErr(CodeConfigurationInProgress, "Cannot run replSetReconfig because the node is currently updating its configuration")
 }
 
+// notPrimaryForReconfig is the answer of a node that does not accept writes: not primary,
+// draining after an election (state PRIMARY), or attempting a step-down.
 func notPrimaryForReconfig(n *node) *CommandError {
 	return cmdErr(CodeNotWritablePrimary, "New config is rejected :: caused by :: replSetReconfig should only be run on a writable PRIMARY. Current state %s;", n.state)
 }
 
-// awaitCommittedConfigLocked is phase 1 of a safe reconfig.
+// awaitCommittedConfigLocked is phase 1 of a safe reconfig: wait until the current config is
+// committed, re-evaluated on every change (readyForReconfigLocked).
 func (c *Cluster) awaitCommittedConfigLocked(cc *cmdCtx, deadline time.Time) error {
 	n := cc.n
-	if n.state != StatePrimary {
+	if !n.writablePrimary() {
 		return notPrimaryForReconfig(n)
 	}
 	term := n.term
+	var config, oplog bool
 	res := c.waitLocked(cc.down, deadline, func() bool {
-		return n.state != StatePrimary || n.term != term || (n.configCommitted && n.configOplogCommitted)
+		config, oplog = c.readyForReconfigLocked(n)
+		return n.state != StatePrimary || n.term != term || config && oplog
 	})
 	switch {
 	case res == waitNodeDown:
 		return cmdErr(CodeInterruptedDueToReplStateChange, "node shutting down")
-	case n.state != StatePrimary || n.term != term:
+	case !n.writablePrimary() || n.term != term:
 		return notPrimaryForReconfig(n)
-	case res == waitTimeout && !n.configCommitted:
+	case res == waitTimeout && !config:
 		return cmdErr(CodeCurrentConfigNotCommittedYet, "Cannot run replSetReconfig because the current config: %s is not majority committed.", n.config.vt())
 	case res == waitTimeout:
-		return cmdErr(CodeCurrentConfigNotCommittedYet, "Last committed optime from previous config (%s) is not committed in the current config.", opTimeString(n.configOplogTarget))
+		return cmdErr(CodeCurrentConfigNotCommittedYet, "Last committed optime from previous config (%s) is not committed in the current config.", opTimeString(n.configOplogTarget()))
 	case n.configBusy:
 		return inProgress()
 	}
@@ -221,36 +229,56 @@ func psaGuard(old, next *Config) bool {
 	return v == 3 && a == 1 && w == 2 && e == 2 && oldW == 1
 }
 
-// reconfigQuorumLocked needs a majority of the new config's voters, including an electable one,
-// to answer a heartbeat (this node counts), none of them holding a newer config.
-func (c *Cluster) reconfigQuorumLocked(n *node, next *Config) error {
+// reconfigQuorumLocked is mongod's quorum check for a reconfig: a heartbeat goes to every
+// member of the new config. A member of another set (name or replicaSetId) or one holding a
+// config at least as new vetoes with 103; otherwise a majority of the new config's voters,
+// including an electable one, must answer (this node counts). A REMOVED member of this set
+// answers with InvalidReplicaSetConfig, which the check accepts as an answer; one removed from
+// another set still vetoes by its replicaSetId.
+func (c *Cluster) reconfigQuorumLocked(n *node, next *Config, final bool) (bool, error) {
 	var ok, failed []string
-	electable := false
+	electable, pending := false, false
 	for _, m := range next.Members {
-		if !m.Voting() {
-			continue
-		}
 		x := c.nodes[m.Host]
-		if x != n && (x == nil || !c.linkedLocked(n, x) || !compatible(n, x)) {
-			failed = append(failed, m.Host+" failed with Error connecting to "+m.Host+" :: caused by :: Connection refused")
+		switch {
+		case x == n:
+		case x == nil || !x.running:
+			failed = append(failed, refused(m.Host))
 			continue
+		case !c.linkedLocked(n, x):
+			if final {
+				failed = append(failed, timedOut(m.Host))
+			} else {
+				pending = true
+			}
+			continue
+		case x.config == nil:
+		case !servesConfig(x) && x.config.ReplicaSetID == next.ReplicaSetID:
+		case x.config.ID != next.ID:
+			return false, cmdErr(CodeNewReplicaSetConfigurationIncompatible, "Our set name did not match that of %s", m.Host)
+		case x.config.ReplicaSetID != next.ReplicaSetID:
+			return false, cmdErr(CodeNewReplicaSetConfigurationIncompatible, "Our replica set ID of %s did not match that of %s, which is %s", next.ReplicaSetID.Hex(), m.Host, x.config.ReplicaSetID.Hex())
+		case !next.vt().newerThan(x.config.vt()):
+			return false, cmdErr(CodeNewReplicaSetConfigurationIncompatible, "Our config version of %d is no larger than the version on %s, which is %d", next.Version, m.Host, x.config.Version)
 		}
-		if x.config != nil && x.config.vt().newerThan(next.vt()) {
-			return cmdErr(CodeNewReplicaSetConfigurationIncompatible, "Our config version of %d is no larger than the version on %s, which is %d", next.Version, m.Host, x.config.Version)
+		if m.Voting() {
+			ok = append(ok, m.Host)
 		}
-		ok = append(ok, m.Host)
 		if m.Electable() {
 			electable = true
 		}
 	}
 	need := next.MajorityVoteCount()
+	if len(ok) >= need && electable {
+		return false, nil
+	}
+	if pending {
+		return true, nil
+	}
 	sort.Strings(ok)
 	if len(ok) < need {
-		return cmdErr(CodeNodeNotFound, "Quorum check failed because not enough voting nodes responded; required %d but only the following %d voting nodes responded: %s; the following nodes did not respond affirmatively: %s",
+		return false, cmdErr(CodeNodeNotFound, "Quorum check failed because not enough voting nodes responded; required %d but only the following %d voting nodes responded: %s; the following nodes did not respond affirmatively: %s",
 			need, len(ok), strings.Join(ok, ", "), strings.Join(failed, ", "))
 	}
-	if !electable {
-		return cmdErr(CodeNodeNotFound, "Quorum check failed because no electable nodes responded; at least one required for config")
-	}
-	return nil
+	return false, cmdErr(CodeNodeNotFound, "Quorum check failed because no electable nodes responded; at least one required for config")
 }

@@ -21,6 +21,8 @@ func TestInitiateRules(t *testing.T) {
 		setup func(t *testing.T, c *Cluster, addrs []string)
 		cfg   func(addrs []string) any
 		code  int32
+		// minWait is how long the command must at least take (a heartbeat timeout).
+		minWait time.Duration
 	}{
 		{name: "default config", cfg: func([]string) any { return bson.D{} }, code: 0},
 		{name: "explicit config", cfg: func(a []string) any { return cfgDoc(1, membersDoc(a)) }, code: 0},
@@ -51,7 +53,10 @@ func TestInitiateRules(t *testing.T) {
 			if err := c.Partition(a[:2], a[2:]); err != nil {
 				t.Fatal(err)
 			}
-		}, cfg: func(a []string) any { return cfgDoc(1, membersDoc(a)) }, code: CodeNodeNotFound},
+		}, cfg: func(a []string) any { return cfgDoc(1, membersDoc(a)) }, code: CodeNodeNotFound,
+			// A partitioned member stays silent: the check waits for the heartbeat timeout, by
+			// default the election timeout.
+			minWait: testElectionTimeout},
 		{name: "member has data", setup: func(t *testing.T, c *Cluster, a []string) {
 			doc, _ := bson.Marshal(bson.D{{Key: "x", Value: 1}})
 			if err := c.SeedDocuments(a[1], "app.c", doc); err != nil {
@@ -79,9 +84,13 @@ func TestInitiateRules(t *testing.T) {
 				tc.setup(t, c, addrs)
 			}
 			cl := directClient(t, addrs[0])
+			start := time.Now()
 			raw, err := run(t, cl, bson.D{{Key: "replSetInitiate", Value: tc.cfg(addrs)}})
 			if got := codeOf(err); tc.code == 0 && err != nil || tc.code != 0 && got != tc.code {
 				t.Fatalf("code = %d (%v), want %d", got, err, tc.code)
+			}
+			if took := time.Since(start); took < tc.minWait {
+				t.Fatalf("answered after %s, before the %s heartbeat timeout", took, tc.minWait)
 			}
 			if tc.name == "default config" {
 				if raw.Lookup("me").StringValue() != addrs[0] || raw.Lookup("info2").StringValue() == "" {
@@ -292,8 +301,8 @@ func TestForceReconfigVersionJump(t *testing.T) {
 }
 
 func TestReconfigInProgress(t *testing.T) {
-	// A slow heartbeat round keeps the first reconfig's quorum check open long enough.
-	c, addrs := newTestClusterWith(t, 3, Options{ElectionTimeout: 2 * time.Second, HeartbeatInterval: 250 * time.Millisecond})
+	// A slow heartbeat round trip keeps the first reconfig's quorum check open long enough.
+	c, addrs := newTestClusterWith(t, 3, Options{ElectionTimeout: 2 * time.Second, HeartbeatInterval: 250 * time.Millisecond, HeartbeatRoundTrip: time.Second})
 	c.SetElectionTimeout(testElectionTimeout)
 	initiate(t, c, addrs)
 	c.SetElectionTimeout(10 * time.Second)
@@ -322,9 +331,11 @@ func TestReconfigInProgress(t *testing.T) {
 	}
 }
 
-// TestReconfigOplogNotCommitted builds a PSA set, takes the secondary down, writes with w:1 and
-// reconfigures: the write made under the previous config cannot commit, so the next reconfig
-// gets 308.
+// TestReconfigOplogNotCommitted builds a PSA set at config version 2, takes the secondary down
+// and makes the primary win a new election: the first entry of its new term cannot reach a
+// write majority, so the next reconfig gets 308 and commitmentStatus is false, as in mongod
+// (which checks the previous config's committed optime and the first entry of the term, not
+// uncommitted writes).
 func TestReconfigOplogNotCommitted(t *testing.T) {
 	c, addrs := newTestCluster(t, 3)
 	cl := directClient(t, addrs[0])
@@ -334,26 +345,35 @@ func TestReconfigOplogNotCommitted(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, "node 0 primary", func() bool { p, ok := c.Primary(); return ok && p == addrs[0] })
 	waitPrimary(t, c)
-	c.SetElectionTimeout(5 * time.Second)
+	psa[0] = member(0, addrs[0], bson.E{Key: "priority", Value: 3})
+	if _, err := run(t, cl, bson.D{{Key: "replSetReconfig", Value: cfgDoc(2, psa)}}); err != nil {
+		t.Fatalf("reconfig to version 2: %v", err)
+	}
 	if err := c.CrashNode(addrs[1]); err != nil {
 		t.Fatal(err)
 	}
-	w1 := cl.Database("app").Collection("c")
-	if _, err := w1.InsertOne(ctxT(t, 5*time.Second), bson.D{{Key: "x", Value: 1}}); err != nil {
-		t.Fatal(err)
+	before, _ := c.Status(addrs[0])
+	if _, err := run(t, cl, bson.D{{Key: "replSetStepDown", Value: 1}, {Key: "force", Value: true}}); err != nil {
+		t.Fatalf("forced stepdown: %v", err)
 	}
-	st, _ := c.Status(addrs[0])
-	psa[0] = member(0, addrs[0], bson.E{Key: "priority", Value: 3})
-	if _, err := run(t, cl, bson.D{{Key: "replSetReconfig", Value: cfgDoc(st.Config.Version+1, psa)}, {Key: "maxTimeMS", Value: 2000}}); err != nil {
-		t.Fatalf("first reconfig: %v", err)
-	}
+	waitFor(t, 10*time.Second, "node 0 writable again in a new term", func() bool {
+		st, _ := c.Status(addrs[0])
+		return st.Writable && st.Term > before.Term
+	})
 	psa[0] = member(0, addrs[0], bson.E{Key: "priority", Value: 4})
-	_, err := run(t, cl, bson.D{{Key: "replSetReconfig", Value: cfgDoc(st.Config.Version+2, psa)}, {Key: "maxTimeMS", Value: 300}})
-	if codeOf(err) != CodeCurrentConfigNotCommittedYet {
-		t.Fatalf("second reconfig: %v, want 308", err)
+	_, err := run(t, cl, bson.D{{Key: "replSetReconfig", Value: cfgDoc(3, psa)}, {Key: "maxTimeMS", Value: 300}})
+	if codeOf(err) != CodeCurrentConfigNotCommittedYet || !hasString(err.Error(), "Last committed optime from previous config") {
+		t.Fatalf("reconfig: %v, want 308 on the oplog condition", err)
 	}
 	raw, err := run(t, cl, bson.D{{Key: "replSetGetConfig", Value: 1}, {Key: "commitmentStatus", Value: true}})
 	if err != nil || raw.Lookup("commitmentStatus").Boolean() {
 		t.Fatalf("commitmentStatus = %v, %v; want false", raw, err)
+	}
+	// Once the secondary is back, the entry commits and so does the next reconfig.
+	if err := c.StartNode(addrs[1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, cl, bson.D{{Key: "replSetReconfig", Value: cfgDoc(3, psa)}, {Key: "maxTimeMS", Value: 5000}}); err != nil {
+		t.Fatalf("reconfig after the secondary returned: %v", err)
 	}
 }

@@ -19,8 +19,22 @@ func notYetInitialized() *CommandError {
 	}
 }
 
-func removedError() *CommandError {
-	return cmdErr(CodeInvalidReplicaSetConfig, "Our replica set config is invalid or we are not a member of it")
+// removedError is replSetGetStatus on a node whose config does not list it: mongod answers 93
+// and still reports its own state and last optime ahead of the error fields.
+func removedError(n *node, now time.Time) *CommandError {
+	e := cmdErr(CodeInvalidReplicaSetConfig, "Our replica set config is invalid or we are not a member of it")
+	e.Extra = bson.D{
+		{Key: "state", Value: int32(n.state)},
+		{Key: "stateStr", Value: n.state.String()},
+		{Key: "uptime", Value: int32(now.Sub(n.startedAt).Seconds())},
+		{Key: "optime", Value: n.lastOp().doc()},
+		{Key: "optimeDate", Value: dateOf(time.Unix(int64(n.lastOp().TS.T), 0))},
+		{Key: "lastHeartbeatMessage", Value: ""},
+		{Key: "syncSourceHost", Value: ""},
+		{Key: "syncSourceId", Value: int32(-1)},
+		{Key: "infoMessage", Value: ""},
+	}
+	return e
 }
 
 func dateOf(t time.Time) bson.DateTime { return bson.NewDateTimeFromTime(t) }
@@ -30,10 +44,10 @@ func (cc *cmdCtx) replSetGetStatus() (bson.D, error) {
 	if n.config == nil {
 		return nil, notYetInitialized()
 	}
-	if _, ok := n.self(); !ok {
-		return nil, removedError()
-	}
 	now := time.Now()
+	if _, ok := n.self(); !ok {
+		return nil, removedError(n, now)
+	}
 	members := bson.A{}
 	for _, m := range n.config.Members {
 		members = append(members, c.memberStatusLocked(n, m, now))
@@ -107,6 +121,13 @@ func (c *Cluster) memberStatusLocked(n *node, m Member, now time.Time) bson.D {
 		)
 	}
 	lastHB := dateOf(n.lastContact[m.Host])
+	if x != nil && x.running && !c.linkedLocked(n, x) && compatible(n, x) {
+		// A member behind a partition does not refuse, it stays silent: mongod keeps reporting
+		// what its last heartbeat said until the heartbeat timeout has passed.
+		if seen, ok := n.peers[m.Host]; ok && now.Sub(n.lastContact[m.Host]) < c.heartbeatTimeoutLocked() {
+			return append(d, c.seenMemberStatus(n.config, seen, lastHB, now)...)
+		}
+	}
 	if x == nil || !c.linkedLocked(n, x) || !compatible(n, x) {
 		zero := OpTime{Term: -1}
 		return append(d,
@@ -165,6 +186,32 @@ func (c *Cluster) memberStatusLocked(n *node, m Member, now time.Time) bson.D {
 	)
 }
 
+// seenMemberStatus is a member's entry from the last heartbeat it answered.
+func (c *Cluster) seenMemberStatus(cfg *Config, seen peerView, lastHB bson.DateTime, now time.Time) bson.D {
+	wall := dateOf(seen.lastWall)
+	return bson.D{
+		bson.E{Key: "health", Value: 1.0},
+		bson.E{Key: "state", Value: int32(seen.state)},
+		bson.E{Key: "stateStr", Value: seen.state.String()},
+		bson.E{Key: "uptime", Value: int32(now.Sub(seen.startedAt).Seconds())},
+		bson.E{Key: "optime", Value: seen.lastOp.doc()},
+		bson.E{Key: "optimeDurable", Value: seen.lastOp.doc()},
+		bson.E{Key: "optimeDate", Value: wall},
+		bson.E{Key: "optimeDurableDate", Value: wall},
+		bson.E{Key: "lastAppliedWallTime", Value: wall},
+		bson.E{Key: "lastDurableWallTime", Value: wall},
+		bson.E{Key: "lastHeartbeat", Value: lastHB},
+		bson.E{Key: "lastHeartbeatRecv", Value: lastHB},
+		bson.E{Key: "pingMs", Value: int64(0)},
+		bson.E{Key: "lastHeartbeatMessage", Value: ""},
+		bson.E{Key: "syncSourceHost", Value: seen.syncSource},
+		bson.E{Key: "syncSourceId", Value: c.memberID(cfg, seen.syncSource)},
+		bson.E{Key: "infoMessage", Value: ""},
+		bson.E{Key: "configVersion", Value: int32(seen.config.version)},
+		bson.E{Key: "configTerm", Value: seen.config.term},
+	}
+}
+
 func (c *Cluster) memberID(cfg *Config, host string) int32 {
 	if m, ok := cfg.Member(host); ok && host != "" {
 		return int32(m.ID)
@@ -172,8 +219,10 @@ func (c *Cluster) memberID(cfg *Config, host string) int32 {
 	return -1
 }
 
+// replSetGetConfig answers with the installed config on any initiated node, a REMOVED one
+// included (mongod checks only that the node is past STARTUP).
 func (cc *cmdCtx) replSetGetConfig() (bson.D, error) {
-	n := cc.n
+	c, n := cc.c, cc.n
 	if n.config == nil {
 		return nil, notYetInitialized()
 	}
@@ -185,10 +234,11 @@ func (cc *cmdCtx) replSetGetConfig() (bson.D, error) {
 	d := bson.D{{Key: "config", Value: n.config.document(false)}}
 	if v, err := cc.body.LookupErr("commitmentStatus"); err == nil {
 		if b, _ := asBool(v); b {
-			if n.state != StatePrimary {
+			if !n.writablePrimary() {
 				return nil, cmdErr(CodeNotWritablePrimary, "commitmentStatus is only supported on primary.")
 			}
-			d = append(d, bson.E{Key: "commitmentStatus", Value: n.configCommitted && n.configOplogCommitted})
+			config, oplog := c.configCommitLocked(n)
+			d = append(d, bson.E{Key: "commitmentStatus", Value: config && oplog})
 		}
 	}
 	return d, nil

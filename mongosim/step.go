@@ -6,17 +6,18 @@ import (
 )
 
 // stepLocked advances the simulation by one heartbeat round. The order mirrors cause and
-// effect: learn (heartbeats), lose the role (liveness), copy (replication), commit, stand
-// (elections), then the primary's own newlyAdded follow-up.
+// effect: learn (heartbeats), lose the role (liveness), copy (replication, initial sync,
+// rollback), commit, finish draining, stand (elections), then the primary's own newlyAdded
+// follow-up. Within each phase nodes act in an order drawn from the seeded generator.
 func (c *Cluster) stepLocked(now time.Time) {
-	if c.closed {
+	if c.closed || c.stepsPaused {
 		return
 	}
-	c.steps++
 	c.heartbeatsLocked(now)
 	c.livenessLocked(now)
 	c.replicateLocked(now)
 	c.commitLocked()
+	c.drainLocked(now)
 	c.electionsLocked(now)
 	c.newlyAddedLocked(now)
 	c.broadcastLocked()
@@ -32,25 +33,37 @@ func compatible(a, b *node) bool {
 }
 
 func (c *Cluster) heartbeatsLocked(now time.Time) {
-	for _, addr := range c.order {
-		n := c.nodes[addr]
-		if !n.running || n.config == nil {
-			continue
-		}
-		for _, m := range slices.Clone(n.config.Members) {
-			b := c.nodes[m.Host]
-			if b == nil || b == n || !c.linkedLocked(n, b) || !compatible(n, b) || n.config == nil {
-				continue
-			}
-			n.lastContact[b.addr] = now
-			b.lastContact[n.addr] = now
-			c.exchangeLocked(n, b, now)
+	for _, n := range c.shuffledLocked() {
+		if n.running && n.config != nil {
+			c.heartbeatRoundLocked(n, now)
 		}
 	}
 }
 
-// exchangeLocked is what one heartbeat round trip teaches both sides: the higher term, and the
-// newer config (a node without config takes the config of a set that lists it).
+// heartbeatRoundLocked is n heartbeating every member of its config, in a random order.
+func (c *Cluster) heartbeatRoundLocked(n *node, now time.Time) {
+	members := slices.Clone(n.config.Members)
+	for _, i := range c.rnd.Perm(len(members)) {
+		b := c.nodes[members[i].Host]
+		if b == nil || b == n || n.config == nil || !c.linkedLocked(n, b) || !compatible(n, b) {
+			continue
+		}
+		n.lastContact[b.addr] = now
+		b.lastContact[n.addr] = now
+		c.exchangeLocked(n, b, now)
+	}
+}
+
+// servesConfig reports whether x answers heartbeats with its config: a REMOVED node answers
+// with InvalidReplicaSetConfig instead, so it never hands its config to anyone.
+func servesConfig(x *node) bool {
+	_, member := x.self()
+	return member
+}
+
+// exchangeLocked is what one heartbeat round trip teaches both sides: the higher term, the
+// config version each side reports, and the newer config (a node without config takes the
+// config of a set that lists it).
 func (c *Cluster) exchangeLocked(a, b *node, now time.Time) {
 	if t := max(a.term, b.term); a.term != b.term {
 		for _, x := range []*node{a, b} {
@@ -62,27 +75,37 @@ func (c *Cluster) exchangeLocked(a, b *node, now time.Time) {
 			}
 		}
 	}
+	a.peers[b.addr] = viewOf(b)
+	b.peers[a.addr] = viewOf(a)
 	switch {
 	case b.config == nil:
-		if !b.configBusy {
+		if !b.configBusy && servesConfig(a) {
 			c.installLocked(b, a.config, OriginHeartbeat, now)
 		}
 	case a.config.vt().newerThan(b.config.vt()):
-		if !b.configBusy {
+		if !b.configBusy && servesConfig(a) {
 			c.installLocked(b, a.config, OriginHeartbeat, now)
 		}
 	case b.config.vt().newerThan(a.config.vt()):
-		if !a.configBusy {
+		if !a.configBusy && servesConfig(b) {
 			c.installLocked(a, b.config, OriginHeartbeat, now)
 		}
 	}
 }
 
+// reportedConfig is the config (version, term) x reports in a heartbeat; -2 without a config,
+// as mongod reports it.
+func reportedConfig(x *node) versionTerm {
+	if x.config == nil {
+		return versionTerm{version: -2, term: -1}
+	}
+	return x.config.vt()
+}
+
 // livenessLocked steps down a primary that has not seen a voting majority for an election
 // timeout, as mongod does.
 func (c *Cluster) livenessLocked(now time.Time) {
-	for _, addr := range c.order {
-		p := c.nodes[addr]
+	for _, p := range c.shuffledLocked() {
 		if !p.running || p.state != StatePrimary {
 			continue
 		}
@@ -123,6 +146,7 @@ func (c *Cluster) stepDownLocked(n *node, now time.Time, reason string) {
 		return
 	}
 	n.state = StateSecondary
+	n.draining, n.steppingDown = false, false
 	n.electionTime = time.Time{}
 	n.lastPrimarySeen = now
 	n.takeoverSince = time.Time{}
@@ -157,10 +181,14 @@ func (c *Cluster) settleStateLocked(n *node) {
 			c.stepDownLocked(n, time.Now(), "not electable in the new config")
 		}
 	case StateStartup, StateRemoved, StateArbiter, StateDown:
+		// A member with data recovers before it is SECONDARY; one without data starts an
+		// initial sync, as mongod does on startup and when it is added.
+		n.tooStale = false
 		if n.hasData() {
-			n.state = StateSecondary
+			n.state = StateRecovering
 		} else {
 			n.state = StateStartup2
+			n.initialSyncFrom = ""
 		}
 	}
 }
@@ -174,12 +202,11 @@ func (c *Cluster) installLocked(n *node, cfg *Config, origin ConfigOrigin, now t
 	if origin == OriginForce {
 		c.audit.forced = true
 	}
-	if n.state == StatePrimary {
-		n.configCommitted = false
-		n.configOplogCommitted = false
-		// Every write made under the previous config must commit under this one.
-		n.configOplogTarget = n.lastOp()
-	}
+	// What was committed under the previous config must commit under this one.
+	n.lastCommittedInPrevConfig = n.commitPoint
+	// mongod restarts its heartbeats on every config install, so the members learn of the
+	// config one round trip later instead of at the next step.
+	c.scheduleRoundLocked(n, now)
 	if origin != OriginHeartbeat {
 		c.logf(n).WithField("version", cfg.Version).WithField("configTerm", cfg.Term).
 			WithField("origin", string(origin)).WithField("members", len(cfg.Members)).

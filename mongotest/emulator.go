@@ -13,12 +13,13 @@ var (
 )
 
 func newEmulator(opts Options) *Emulator {
-	return &Emulator{Cluster: mongosim.New(mongosim.Options{
-		SetName:           opts.SetName,
-		ElectionTimeout:   opts.ElectionTimeout,
-		HeartbeatInterval: opts.HeartbeatInterval,
-		Logger:            opts.Logger,
-	})}
+	o := opts.Emulator
+	o.SetName = opts.SetName
+	o.ElectionTimeout = opts.ElectionTimeout
+	o.HeartbeatInterval = opts.HeartbeatInterval
+	o.Logger = opts.Logger
+	o.Seed = opts.Seed
+	return &Emulator{Cluster: mongosim.New(o)}
 }
 
 // Kind returns "emulator".
@@ -44,4 +45,6 @@ type Observer interface {
 	SafetyViolations() []string
 	// Status returns one node's state, term and config.
 	Status(addr string) (mongosim.NodeStatus, error)
+	// Seed returns the seed of the emulator's random draws, to replay a run (MONGOSIM_SEED).
+	Seed() uint64
 }

@@ -93,3 +93,31 @@ func TestNewRunsASet(t *testing.T) {
 	c.Close()
 	c.Close()
 }
+
+// TestSeedReplays: the emulator takes its seed from Options, else from MONGOSIM_SEED, and says
+// which it used, so a failing run can be replayed.
+func TestSeedReplays(t *testing.T) {
+	cases := []struct {
+		name string
+		env  string
+		seed uint64
+		want uint64
+	}{
+		{name: "from the environment", env: "4242", want: 4242},
+		{name: "options win", env: "4242", seed: 7, want: 7},
+		{name: "random when unset", want: 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(SeedEnv, tc.env)
+			c := New(t, Options{ForceEmulator: true, Seed: tc.seed})
+			obs, ok := c.(Observer)
+			if !ok {
+				t.Fatal("emulator does not implement Observer")
+			}
+			if got := obs.Seed(); tc.want != 0 && got != tc.want || got == 0 {
+				t.Fatalf("seed %d, want %d", got, tc.want)
+			}
+		})
+	}
+}

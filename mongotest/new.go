@@ -3,9 +3,11 @@ package mongotest
 import (
 	"os"
 	"os/exec"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/replset-agent/replset-agent/mongosim"
 	"github.com/sirupsen/logrus"
 )
 
@@ -28,7 +30,19 @@ type Options struct {
 	Logger logrus.FieldLogger
 	// ForceEmulator ignores MONGOD_BIN and PATH.
 	ForceEmulator bool
+	// Seed seeds the emulator's random draws (heartbeat and step order, election jitter). Zero
+	// takes MONGOSIM_SEED from the environment, else a random seed; the seed in use is logged
+	// so that a failing run can be replayed with MONGOSIM_SEED. Ignored with real mongod.
+	Seed uint64
+	// Emulator holds further emulator settings (initial sync time, oplog window, rollback and
+	// drain time, heartbeat round trip and timeout). Its SetName, ElectionTimeout, HeartbeatInterval,
+	// Logger and Seed are replaced by the fields above. Ignored with real mongod, which takes
+	// its timing from the config the test initiates.
+	Emulator mongosim.Options
 }
+
+// SeedEnv names the environment variable that replays an emulator run.
+const SeedEnv = "MONGOSIM_SEED"
 
 // New returns a cluster with no nodes started, closed automatically when the test ends: real
 // mongod when MONGOD_BIN is set or mongod is on PATH, the emulator otherwise. It logs which.
@@ -45,8 +59,19 @@ func New(t testing.TB, opts Options) Cluster {
 		t.Logf("mongotest: using real mongod %s (set %s)", bin, opts.SetName)
 		c = newMongod(t, bin, opts)
 	} else {
-		t.Logf("mongotest: using the mongosim emulator (set %s, election timeout %s)", opts.SetName, opts.ElectionTimeout)
-		c = newEmulator(opts)
+		if opts.Seed == 0 {
+			if v := os.Getenv(SeedEnv); v != "" {
+				seed, err := strconv.ParseUint(v, 10, 64)
+				if err != nil {
+					t.Fatalf("mongotest: %s=%q is not an unsigned integer", SeedEnv, v)
+				}
+				opts.Seed = seed
+			}
+		}
+		e := newEmulator(opts)
+		t.Logf("mongotest: using the mongosim emulator (set %s, election timeout %s, seed %d; replay with %s=%d)",
+			opts.SetName, opts.ElectionTimeout, e.Seed(), SeedEnv, e.Seed())
+		c = e
 	}
 	t.Cleanup(c.Close)
 	return c
