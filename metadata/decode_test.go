@@ -36,7 +36,7 @@ func TestDecodeFixtures(t *testing.T) {
 			if gotContainer != tc.selfContainer {
 				t.Errorf("self container = %q, want %q", gotContainer, tc.selfContainer)
 			}
-			c := s.Services[0].Containers[1]
+			c := serviceNamed(t, s, "mongo").Containers[1]
 			if c.ServiceIndex != "2" || c.CreateIndex != 2 || c.HostUUID != "host-uuid-2" || c.Labels["io.rancher.stack_service.name"] != "demo/mongo" {
 				t.Errorf("container = %+v", c)
 			}
@@ -110,7 +110,7 @@ func TestEqualDataIgnoresVersion(t *testing.T) {
 		t.Error("same data with another version is not equal")
 	}
 	c := loadSnapshot(t, "host-network.json")
-	c.Services[0].Containers[2].HealthState = "unhealthy"
+	serviceNamed(t, c, "mongo").Containers[2].HealthState = "unhealthy"
 	if a.EqualData(c) {
 		t.Error("a health change is equal")
 	}
