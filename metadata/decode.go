@@ -92,12 +92,12 @@ func (d *treeDecoder) tree() (Snapshot, error) {
 		return Snapshot{}, err
 	}
 	var (
-		s                                               Snapshot
-		rawVersion                                      json.RawMessage
+		s                                                Snapshot
+		rawVersion                                       json.RawMessage
 		hasVersion, hasHosts, hasServices, hasContainers bool
-		stacks                                          []Stack
-		selfHost                                        *Host
-		selfContainer                                   *Container
+		stacks                                           []Stack
+		selfHost                                         *Host
+		selfContainer                                    *Container
 	)
 	for d.dec.More() {
 		key, err := d.key("the answer")
