@@ -68,9 +68,20 @@ type treeDecoder struct {
 	dec   *json.Decoder
 	scope Scope
 
-	// scratch holds the containers of a service being read until its name says whether it is
-	// kept: the real server sorts keys, so "containers" comes before "name".
-	scratch []Container
+	// raw holds the containers of the service being read, as JSON, until its name says whether
+	// it is kept (the real server sorts keys, so "containers" comes before "name"); rawEnds marks
+	// where each ends. Only kept containers are decoded into structs.
+	raw     []byte
+	rawEnds []int
+}
+
+// rawAppender takes one JSON value and appends it to the decoder's raw buffer.
+type rawAppender struct{ d *treeDecoder }
+
+func (a *rawAppender) UnmarshalJSON(b []byte) error {
+	a.d.raw = append(a.d.raw, b...)
+	a.d.rawEnds = append(a.d.rawEnds, len(a.d.raw))
+	return nil
 }
 
 // malformed wraps a JSON problem at path as ErrMalformed. Errors of the reader (the size limit, a
@@ -123,13 +134,15 @@ func (d *treeDecoder) tree() (Snapshot, error) {
 		case "containers":
 			hasContainers = true
 			err = d.list("containers", func(path string) error {
+				if len(d.scope.Services) > 0 {
+					// The kept services list their containers again; see below.
+					return d.discard(path)
+				}
 				var c Container
 				if err := d.dec.Decode(&c); err != nil {
 					return d.malformed(path, err)
 				}
-				if d.keepName(c.ServiceName) {
-					s.Containers = append(s.Containers, c)
-				}
+				s.Containers = append(s.Containers, c)
 				return nil
 			})
 		case "services":
@@ -182,6 +195,12 @@ func (d *treeDecoder) tree() (Snapshot, error) {
 	}
 	s.Version = version
 	s.Stacks = stacks
+	if len(d.scope.Services) > 0 {
+		// The same container objects as under containers/, read once where the service is known.
+		for _, svc := range s.Services {
+			s.Containers = append(s.Containers, svc.Containers...)
+		}
+	}
 	s.Self = Self{Host: selfHost, Container: selfContainer}
 	if s.Self.Host == nil && s.Self.Container != nil {
 		s.Self.Host = s.host(s.Self.Container.HostUUID)
@@ -321,7 +340,7 @@ func (d *treeDecoder) service(path string, withContainers bool) (Service, error)
 		return Service{}, fmt.Errorf("%w: %s is %s, not an object", ErrMalformed, path, tokenKind(tok))
 	}
 	header := []byte{'{'}
-	containers := d.scratch[:0]
+	d.raw, d.rawEnds = d.raw[:0], d.rawEnds[:0]
 	for d.dec.More() {
 		key, err := d.key(path)
 		if err != nil {
@@ -332,11 +351,9 @@ func (d *treeDecoder) service(path string, withContainers bool) (Service, error)
 				if !withContainers {
 					return d.discard(cpath)
 				}
-				var c Container
-				if err := d.dec.Decode(&c); err != nil {
+				if err := d.dec.Decode(&rawAppender{d}); err != nil {
 					return d.malformed(cpath, err)
 				}
-				containers = append(containers, c)
 				return nil
 			})
 			if err != nil {
@@ -357,11 +374,15 @@ func (d *treeDecoder) service(path string, withContainers bool) (Service, error)
 	if err := json.Unmarshal(append(header, '}'), &svc); err != nil {
 		return Service{}, d.malformed(path, err)
 	}
-	if withContainers && d.keepName(svc.Name) && len(containers) > 0 {
-		svc.Containers = containers
-		d.scratch = nil
-	} else {
-		d.scratch = containers[:0]
+	if withContainers && d.keepName(svc.Name) && len(d.rawEnds) > 0 {
+		svc.Containers = make([]Container, len(d.rawEnds))
+		start := 0
+		for i, end := range d.rawEnds {
+			if err := json.Unmarshal(d.raw[start:end], &svc.Containers[i]); err != nil {
+				return Service{}, d.malformed(path+".containers["+strconv.Itoa(i)+"]", err)
+			}
+			start = end
+		}
 	}
 	return svc, nil
 }

@@ -78,9 +78,14 @@ type Self struct {
 type Snapshot struct {
 	// Version is the opaque version the tree was served with; compare it only for equality.
 	Version    string
-	Hosts      []Host
-	Services   []Service
+	// Hosts are every host, or with a Scope those the kept containers and self run on.
+	Hosts []Host
+	// Services are every service, or with a Scope the kept ones.
+	Services []Service
+	// Containers are every container of the answer, or with a Scope the kept services'.
 	Containers []Container
-	Stacks     []Stack
-	Self       Self
+	// Stacks are every stack, or with a Scope those of the kept services; their services are in
+	// Services.
+	Stacks []Stack
+	Self   Self
 }
