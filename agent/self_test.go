@@ -94,8 +94,8 @@ func TestRolesWaitForTheirOwnContainer(t *testing.T) {
 	for line, want := range map[string]int{
 		"waiting for metadata to list this agent's container": 1,
 		"this agent's container found in metadata":            1,
-		"left metadata":                                       1,
-		"--stack":                                             0,
+		"left metadata": 1,
+		"--stack":       0,
 	} {
 		if got := strings.Count(out, line); got != want {
 			t.Errorf("%d log lines with %q, want %d:\n%s", got, line, want, out)

@@ -77,7 +77,7 @@ type Self struct {
 // every copy and with the Members built from it: treat them as read-only.
 type Snapshot struct {
 	// Version is the opaque version the tree was served with; compare it only for equality.
-	Version    string
+	Version string
 	// Hosts are every host, or with a Scope those the kept containers and self run on.
 	Hosts []Host
 	// Services are every service, or with a Scope the kept ones.
