@@ -3,7 +3,9 @@ package agent
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/replset-agent/replset-agent/metadata"
 	"github.com/replset-agent/replset-agent/metadata/metadatatest"
@@ -132,5 +134,82 @@ func TestLetschatRoleWaitsForItsContainer(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "waiting for metadata to list"); n != 1 {
 		t.Errorf("%d waiting lines, want 1:\n%s", n, logs.String())
+	}
+}
+
+// Through each role's own scope, 20 reloads of a v0.10.x server (new order, self alternating
+// between mongo and mongo-agent) and changes elsewhere in the environment cost no apply, hence
+// no reconcile pass and no URI update; a change of the mongo service costs one.
+func TestRoleScopesIgnoreReloadsAndOutsideChanges(t *testing.T) {
+	for _, role := range []string{"mongo", "letschat"} {
+		t.Run(role, func(t *testing.T) {
+			tree, srv := selfTree(t)
+			tree.AddService("web", "nginx").On(tree.Hosts...)
+			other := tree.AddHosts(1)[0]
+			srv.SetTree(tree)
+			srv.SetRandomVersions(true)
+			cfg := commonConfig{}
+			set := newOptionSet("test", "")
+			cfg.register(set, false)
+			if _, err := set.parse(nil, noEnv); err != nil {
+				t.Fatal(err)
+			}
+			const ip = "127.0.0.83"
+			cfg.MetadataURL, cfg.SourceIP, cfg.MetadataSpacing = srv.BaseURL(), ip, 10*time.Millisecond
+			scope := mongoScope(&cfg)
+			self := tree.SidekickContainer(tree.Container("demo-mongo-2"), "mongo-agent")
+			if role == "letschat" {
+				scope = letschatScope(&cfg, "letschat")
+				self = tree.Container("demo-letschat-1")
+			}
+			srv.SetSelf(ip, metadatatest.Self{ContainerUUID: self.UUID})
+			var logs syncBuffer
+			w, err := newWatcher(&cfg, scope, newLogger(&logs, "info", "text"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			applied := 0
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				follow(ctx, w, func(s metadata.Snapshot) {
+					if _, err := locate(s, "", scope.Self); err != nil {
+						t.Errorf("snapshot %s does not locate the agent: %v", s.Version, err)
+					}
+					mu.Lock()
+					applied++
+					mu.Unlock()
+				})
+			}()
+			t.Cleanup(func() { cancel(); <-done })
+			count := func() int {
+				mu.Lock()
+				defer mu.Unlock()
+				return applied
+			}
+			waitUntil(t, "the first snapshot", func() bool { return count() == 1 })
+
+			changes := []func(){
+				func() { tree.Container("web-nginx-1").State = "stopped" },
+				func() { other.Label("zone", "b") },
+				func() { tree.AddService("web", "api").On(tree.Hosts...) },
+			}
+			for i := range 20 {
+				if i < len(changes) {
+					changes[i]()
+					srv.SetTree(tree)
+				}
+				v := srv.Reload()
+				waitUntil(t, "the reload to be read", func() bool { st := w.Stats(); return st.Version == v && st.Unchanged >= uint64(i+1) })
+			}
+			if n := count(); n != 1 {
+				t.Fatalf("%d applies after 20 reloads and changes outside the scope, want 1 (the first)", n)
+			}
+			tree.Container("demo-mongo-3").HealthState = "unhealthy"
+			srv.SetTree(tree)
+			waitUntil(t, "the mongo change applied", func() bool { return count() == 2 })
+		})
 	}
 }
