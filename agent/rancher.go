@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -139,10 +140,10 @@ func (t *selfTracker) note(log logrus.FieldLogger, version string, p place, err 
 		}
 		line = "this agent's container found in metadata"
 	case t.last != "":
-		t.waiting = fmt.Sprintf("this agent's container %s left metadata; waiting until it is listed again (%v)", t.last, err)
+		t.waiting = fmt.Sprintf("this agent's container %s left metadata; waiting until it is listed again (%s)", t.last, notLocatedReason(err))
 		line = t.waiting
 	default:
-		t.waiting = fmt.Sprintf("waiting for metadata to list this agent's container (%v)", err)
+		t.waiting = fmt.Sprintf("waiting for metadata to list this agent's container (%s)", notLocatedReason(err))
 		line = t.waiting
 	}
 	key := line
@@ -158,6 +159,11 @@ func (t *selfTracker) note(log logrus.FieldLogger, version string, p place, err 
 		return
 	}
 	log.WithFields(fields).Info(line)
+}
+
+// notLocatedReason is the reason of a locate error without the words every such error starts with.
+func notLocatedReason(err error) string {
+	return strings.TrimPrefix(err.Error(), errNotLocated.Error()+": ")
 }
 
 // wait returns why the role waits for its container, or "" when it has it.
