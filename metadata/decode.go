@@ -325,54 +325,77 @@ func (d *treeDecoder) list(path string, each func(path string) error) error {
 	return d.close(path)
 }
 
-// service reads one service object. Its fields other than containers are gathered and decoded
-// into Service as one small object; its containers are decoded one by one and, when
-// withContainers is false, dropped as they come.
-func (d *treeDecoder) service(path string, withContainers bool) (Service, error) {
+// object walks the JSON object at path; null counts as an empty object. A key for which member
+// returns true has been read by it; every other member is gathered and decoded into out as one
+// small object, so out's struct tags say what is kept.
+func (d *treeDecoder) object(path string, out any, member func(key string) (bool, error)) error {
 	tok, err := d.dec.Token()
 	if err != nil {
-		return Service{}, d.malformed(path, err)
+		return d.malformed(path, err)
 	}
 	if tok == nil {
-		return Service{}, nil
+		return nil
 	}
 	if delim, ok := tok.(json.Delim); !ok || delim != '{' {
-		return Service{}, fmt.Errorf("%w: %s is %s, not an object", ErrMalformed, path, tokenKind(tok))
+		return fmt.Errorf("%w: %s is %s, not an object", ErrMalformed, path, tokenKind(tok))
 	}
-	header := []byte{'{'}
-	d.raw, d.rawEnds = d.raw[:0], d.rawEnds[:0]
+	rest := []byte{'{'}
 	for d.dec.More() {
 		key, err := d.key(path)
 		if err != nil {
-			return Service{}, err
+			return err
 		}
-		if strings.EqualFold(key, "containers") {
-			err := d.list(path+".containers", func(cpath string) error {
-				if !withContainers {
-					return d.discard(cpath)
-				}
-				if err := d.dec.Decode(&rawAppender{d}); err != nil {
-					return d.malformed(cpath, err)
-				}
-				return nil
-			})
-			if err != nil {
-				return Service{}, err
-			}
+		done, err := member(key)
+		if err != nil {
+			return err
+		}
+		if done {
 			continue
 		}
 		var raw json.RawMessage
 		if err := d.dec.Decode(&raw); err != nil {
-			return Service{}, d.malformed(path+"."+key, err)
+			return d.malformed(path+"."+key, err)
 		}
-		header = appendMember(header, key, raw)
+		if len(rest) > 1 {
+			rest = append(rest, ',')
+		}
+		k, _ := json.Marshal(key) // a string always marshals
+		rest = append(append(append(rest, k...), ':'), raw...)
 	}
 	if err := d.close(path); err != nil {
-		return Service{}, err
+		return err
 	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(append(rest, '}'), out); err != nil {
+		return d.malformed(path, err)
+	}
+	return nil
+}
+
+// service reads one service object. Its containers are held as JSON until the service's name
+// says whether it is kept, and only then decoded; with withContainers false they are dropped as
+// they come.
+func (d *treeDecoder) service(path string, withContainers bool) (Service, error) {
 	var svc Service
-	if err := json.Unmarshal(append(header, '}'), &svc); err != nil {
-		return Service{}, d.malformed(path, err)
+	d.raw, d.rawEnds = d.raw[:0], d.rawEnds[:0]
+	err := d.object(path, &svc, func(key string) (bool, error) {
+		if !strings.EqualFold(key, "containers") {
+			return false, nil
+		}
+		return true, d.list(path+".containers", func(cpath string) error {
+			if !withContainers {
+				return d.discard(cpath)
+			}
+			if err := d.dec.Decode(&rawAppender{d}); err != nil {
+				return d.malformed(cpath, err)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return Service{}, err
 	}
 	if withContainers && d.keepName(svc.Name) && len(d.rawEnds) > 0 {
 		svc.Containers = make([]Container, len(d.rawEnds))
@@ -390,77 +413,33 @@ func (d *treeDecoder) service(path string, withContainers bool) (Service, error)
 // stack reads one stack object, skipping the services it lists: they are the services/ entries
 // over again.
 func (d *treeDecoder) stack(path string) (Stack, error) {
-	tok, err := d.dec.Token()
-	if err != nil {
-		return Stack{}, d.malformed(path, err)
-	}
-	if tok == nil {
-		return Stack{}, nil
-	}
-	if delim, ok := tok.(json.Delim); !ok || delim != '{' {
-		return Stack{}, fmt.Errorf("%w: %s is %s, not an object", ErrMalformed, path, tokenKind(tok))
-	}
-	header := []byte{'{'}
-	for d.dec.More() {
-		key, err := d.key(path)
-		if err != nil {
-			return Stack{}, err
-		}
-		if strings.EqualFold(key, "services") {
-			err := d.list(path+".services", func(spath string) error {
-				_, err := d.service(spath, false)
-				return err
-			})
-			if err != nil {
-				return Stack{}, err
-			}
-			continue
-		}
-		var raw json.RawMessage
-		if err := d.dec.Decode(&raw); err != nil {
-			return Stack{}, d.malformed(path+"."+key, err)
-		}
-		header = appendMember(header, key, raw)
-	}
-	if err := d.close(path); err != nil {
-		return Stack{}, err
-	}
 	var st Stack
-	if err := json.Unmarshal(append(header, '}'), &st); err != nil {
-		return Stack{}, d.malformed(path, err)
-	}
-	return st, nil
+	err := d.object(path, &st, func(key string) (bool, error) {
+		if !strings.EqualFold(key, "services") {
+			return false, nil
+		}
+		return true, d.list(path+".services", func(spath string) error {
+			_, err := d.service(spath, false)
+			return err
+		})
+	})
+	return st, err
 }
 
 // self reads the self object: its host and container; its service and stack repeat entries of
 // the tree and are skipped.
 func (d *treeDecoder) self() (*Host, *Container, error) {
-	tok, err := d.dec.Token()
-	if err != nil {
-		return nil, nil, d.malformed("self", err)
-	}
-	if tok == nil {
-		return nil, nil, nil
-	}
-	if delim, ok := tok.(json.Delim); !ok || delim != '{' {
-		return nil, nil, fmt.Errorf("%w: self is %s, not an object", ErrMalformed, tokenKind(tok))
-	}
 	var host *Host
 	var container *Container
-	for d.dec.More() {
-		key, err := d.key("self")
-		if err != nil {
-			return nil, nil, err
-		}
+	err := d.object("self", nil, func(key string) (bool, error) {
+		var err error
 		switch key {
 		case "host":
-			err = d.dec.Decode(&host)
-			if err != nil {
+			if err = d.dec.Decode(&host); err != nil {
 				err = d.malformed("self.host", err)
 			}
 		case "container":
-			err = d.dec.Decode(&container)
-			if err != nil {
+			if err = d.dec.Decode(&container); err != nil {
 				err = d.malformed("self.container", err)
 			}
 		case "service":
@@ -470,11 +449,9 @@ func (d *treeDecoder) self() (*Host, *Container, error) {
 		default:
 			err = d.skip("self."+key, 2)
 		}
-		if err != nil {
-			return nil, nil, err
-		}
-	}
-	return host, container, d.close("self")
+		return true, err
+	})
+	return host, container, err
 }
 
 // skip walks past a value the snapshot does not keep, one level of tokens at a time, so that a
@@ -519,17 +496,6 @@ func (d *treeDecoder) discard(path string) error {
 type discarded struct{}
 
 func (*discarded) UnmarshalJSON([]byte) error { return nil }
-
-// appendMember adds "key":raw to an object being assembled in buf.
-func appendMember(buf []byte, key string, raw json.RawMessage) []byte {
-	if len(buf) > 1 {
-		buf = append(buf, ',')
-	}
-	k, _ := json.Marshal(key) // a string always marshals
-	buf = append(buf, k...)
-	buf = append(buf, ':')
-	return append(buf, raw...)
-}
 
 func tokenKind(tok json.Token) string {
 	switch t := tok.(type) {
