@@ -85,6 +85,8 @@ func TestBadInvocations(t *testing.T) {
 		{"stray argument", []string{"mongo", "extra"}, nil, []string{`unexpected argument "extra"`}},
 		{"bad uri options", []string{"letschat", "--uri-options", "replicaSet=x"}, nil, []string{"--uri-options", "own flag"}},
 		{"unknown flag", []string{"status", "--colour"}, nil, []string{"colour"}},
+		{"bad metadata size", []string{"mongo", "--metadata-max-bytes", "lots"}, nil, []string{"--metadata-max-bytes", "METADATA_MAX_BYTES", "64MiB"}},
+		{"zero metadata size env", []string{"letschat"}, map[string]string{"METADATA_MAX_BYTES": "0"}, []string{"METADATA_MAX_BYTES", "positive size"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

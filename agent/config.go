@@ -18,6 +18,7 @@ type commonConfig struct {
 	MetadataInterval time.Duration
 	MetadataBackoff  time.Duration
 	MetadataSpacing  time.Duration
+	MetadataMaxBytes int64
 	SourceIP         string
 
 	Stack         string
@@ -57,6 +58,7 @@ func (c *commonConfig) register(s *optionSet, talksToMongod bool) {
 	s.String(&c.SourceIP, "metadata-source-ip", "METADATA_SOURCE_IP", "", "local address metadata requests come from (selects this container's self entry on hosts with several addresses)")
 	s.Duration(&c.MetadataSpacing, "metadata-min-interval", "METADATA_MIN_INTERVAL", time.Second, "least time between two version requests, so reload storms cannot make the agent spin")
 	s.Duration(&c.MetadataBackoff, "metadata-backoff-cap", "METADATA_BACKOFF_CAP", 30*time.Second, "longest wait between retries after metadata errors")
+	s.Bytes(&c.MetadataMaxBytes, "metadata-max-bytes", "METADATA_MAX_BYTES", metadata.DefaultMaxBodyBytes, "largest metadata tree read; a larger answer is an error and the last good snapshot stays")
 	s.String(&c.Stack, "stack", "STACK_NAME", "", "stack of the mongo service; empty means this container's own stack")
 	s.String(&c.MongoService, "service", "MONGO_SERVICE_NAME", "mongo", "name of the mongo service in the stack")
 	s.Enum(&c.AddressSource, "address-source", "ADDRESS_SOURCE", "host", []string{"host", "container"}, "member address: the host's agent_ip, or the container's primary_ip")

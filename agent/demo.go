@@ -214,8 +214,8 @@ func (d *demo) bringUp(h *demoHost) error {
 		return err
 	}
 	h.meta = d.tree.AddHost(h.name, h.ip)
-	d.tree.Service("demo", "mongo").AddContainer(h.meta)
-	d.meta.SetSelf(h.ip, metadatatest.Self{HostUUID: h.meta.UUID})
+	c := d.tree.Service("demo", "mongo").AddContainer(h.meta)
+	d.meta.SetSelf(h.ip, metadatatest.Self{ContainerUUID: c.UUID})
 	d.meta.SetTree(d.tree)
 	return d.startAgent(h)
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -78,7 +79,7 @@ func TestLocateAndDesired(t *testing.T) {
 	cfg := commonConfig{MongoService: "mongo", ReplSet: "letschat", AddressSource: "host", Port: 27017}
 	base := snapshot(metadata.Self{})
 	managed := snapshot(metadata.Self{Container: &base.Services[0].Containers[1]})
-	hostNet := snapshot(metadata.Self{Host: &base.Hosts[2]})
+	third := snapshot(metadata.Self{Container: &base.Services[0].Containers[2]})
 
 	for _, tc := range []struct {
 		name      string
@@ -87,9 +88,8 @@ func TestLocateAndDesired(t *testing.T) {
 		wantStack string
 		wantSelf  string
 	}{
-		{"managed network names the container", managed, "", "demo", "10.0.0.2:27017"},
-		{"host networking finds the container on the host", hostNet, "", "demo", "10.0.0.3:27017"},
-		{"explicit stack", hostNet, "demo", "demo", "10.0.0.3:27017"},
+		{"metadata names the container", managed, "", "demo", "10.0.0.2:27017"},
+		{"explicit stack", third, "demo", "demo", "10.0.0.3:27017"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := locate(tc.snap, tc.stack, "mongo")
@@ -124,12 +124,21 @@ func TestLocateAndDesired(t *testing.T) {
 		})
 	}
 
-	if _, err := locate(snapshot(metadata.Self{}), "", "mongo"); err == nil {
-		t.Fatal("no self at all must be an error")
+	// Never a guess: without self/container (the default entry an unlisted container gets names
+	// the metadata server's host), or with another stack's container, the agent is not located.
+	for name, snap := range map[string]metadata.Snapshot{
+		"no self":          snapshot(metadata.Self{}),
+		"host only":        snapshot(metadata.Self{Host: &base.Hosts[2]}),
+		"another stack's":  snapshot(metadata.Self{Container: &base.Services[1].Containers[0]}),
+		"unlisted in demo": snapshot(metadata.Self{Container: &metadata.Container{Name: "x", UUID: "x", StackName: "demo", ServiceName: "mongo", HostUUID: "h1"}}),
+	} {
+		if p, err := locate(snap, "demo", "mongo"); !errors.Is(err, errNotLocated) {
+			t.Errorf("%s: locate = %+v, %v; want errNotLocated", name, p, err)
+		}
 	}
-	// Host 4 runs only the other stack's mongo: with host networking that stack is found.
-	h4 := snapshot(metadata.Self{Host: &base.Hosts[3]})
-	if p, err := locate(h4, "", "mongo"); err != nil || p.Stack != "other" {
+	// Another stack's container is located with its stack, when no --stack says otherwise.
+	other := snapshot(metadata.Self{Container: &base.Services[1].Containers[0]})
+	if p, err := locate(other, "", "mongo"); err != nil || p.Stack != "other" || p.Host.UUID != "h4" {
 		t.Fatalf("stack %q err %v", p.Stack, err)
 	}
 	// A vanished service is an error, never an empty member list.

@@ -24,6 +24,8 @@ type letschatRole struct {
 	watcher *metadata.Watcher
 	sup     *lcconfig.Supervisor
 
+	self selfTracker // whether metadata names this agent's container
+
 	mu        sync.Mutex
 	lastErr   string // why the last snapshot could not be used; "" when it could
 	lastHosts []string
@@ -40,7 +42,7 @@ type letschatOptions struct {
 
 func newLetschatRole(cfg letschatConfig, o letschatOptions) (*letschatRole, error) {
 	r := &letschatRole{cfg: cfg, log: o.Logger.WithField("role", "letschat"), m: newMetrics("letschat")}
-	w, err := newWatcher(&cfg.commonConfig, r.log, r.m)
+	w, err := newWatcher(&cfg.commonConfig, letschatScope(&cfg.commonConfig, cfg.LetschatService), r.log, r.m)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +128,9 @@ func (r *letschatRole) apply(s metadata.Snapshot) {
 	hosts, rank, err := r.members(s)
 	if err != nil {
 		r.setErr(err)
-		r.log.WithError(err).Warn("metadata snapshot not usable; Let's Chat keeps its current database URI")
+		if !errors.Is(err, errNotLocated) { // that one is logged once per change by the tracker
+			r.log.WithError(err).Warn("metadata snapshot not usable; Let's Chat keeps its current database URI")
+		}
 		return
 	}
 	if len(hosts) == 0 {
@@ -145,6 +149,7 @@ func (r *letschatRole) members(s metadata.Snapshot) ([]lcconfig.Member, int, err
 	// Our own container, in our own stack: --stack names the mongo service's stack, which may be
 	// another one.
 	own, err := locate(s, "", r.cfg.LetschatService)
+	r.self.note(r.log, s.Version, own, err)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -166,16 +171,10 @@ func (r *letschatRole) members(s metadata.Snapshot) ([]lcconfig.Member, int, err
 		hosts = append(hosts, lcconfig.Member{Addr: m.Address, Health: h})
 		addrs = append(addrs, m.Address)
 	}
-	rank := 0
-	if own.Container == nil {
-		r.log.WithField("service", r.cfg.LetschatService).Warn("this Let's Chat container is not in metadata; restarting without a stagger delay")
-	} else {
-		opts := metadata.TopologyOptions{Stack: own.Stack, Service: r.cfg.LetschatService}
-		rk, _, err := s.ContainerRank(opts, own.Container.UUID)
-		if err != nil {
-			return nil, 0, fmt.Errorf("rank among Let's Chat containers: %w", err)
-		}
-		rank = rk
+	opts := metadata.TopologyOptions{Stack: own.Stack, Service: r.cfg.LetschatService}
+	rank, _, err := s.ContainerRank(opts, own.Container.UUID)
+	if err != nil {
+		return nil, 0, fmt.Errorf("rank among Let's Chat containers: %w", err)
 	}
 	r.mu.Lock()
 	r.lastHosts = addrs
@@ -223,6 +222,9 @@ func (r *letschatRole) endpoints() endpoints {
 			return nil
 		},
 		ready: func() error {
+			if w := r.self.wait(); w != "" {
+				return errors.New(w)
+			}
 			st := r.sup.Status()
 			if st.State != lcconfig.StateRunning {
 				return fmt.Errorf("let's chat is %s", st.State)

@@ -9,6 +9,10 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
+// logTimeFormat is RFC 3339 with milliseconds: agents on several hosts react to one metadata
+// change within milliseconds of each other, and whole seconds cannot order their lines.
+const logTimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
 // newLogger builds the process logger. Secrets are kept out of log lines by construction (nothing
 // logs them); the redaction hook is the second line of defence, so that a driver error quoting a URI
 // or a future careless field cannot leak one.
@@ -19,9 +23,9 @@ func newLogger(w io.Writer, level, format string, secrets ...string) *logrus.Log
 		l.SetLevel(lv)
 	}
 	if format == "json" {
-		l.SetFormatter(&logrus.JSONFormatter{})
+		l.SetFormatter(&logrus.JSONFormatter{TimestampFormat: logTimeFormat})
 	} else {
-		l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, DisableColors: true})
+		l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, DisableColors: true, TimestampFormat: logTimeFormat})
 	}
 	var keep []string
 	for _, s := range secrets {

@@ -2,9 +2,12 @@ package agent
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRedactionHook(t *testing.T) {
@@ -26,5 +29,30 @@ func TestRedactionHook(t *testing.T) {
 	}
 	if strings.Count(got, "xxxxx") != 4 {
 		t.Errorf("want 4 redactions:\n%s", got)
+	}
+}
+
+func TestLogTimestampsHaveMilliseconds(t *testing.T) {
+	stamp := regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|[+-]\d\d:\d\d)`)
+	for _, format := range []string{"text", "json"} {
+		var out bytes.Buffer
+		newLogger(&out, "info", format).Info("hello")
+		line := out.String()
+		var ts string
+		if format == "json" {
+			var entry map[string]any
+			if err := json.Unmarshal(out.Bytes(), &entry); err != nil {
+				t.Fatalf("json line %q: %v", line, err)
+			}
+			ts, _ = entry["time"].(string)
+		} else if m := regexp.MustCompile(`time="([^"]+)"`).FindStringSubmatch(line); m != nil {
+			ts = m[1]
+		}
+		if !stamp.MatchString(ts) || stamp.FindString(ts) != ts {
+			t.Errorf("%s time %q in %q lacks milliseconds", format, ts, line)
+		}
+		if _, err := time.Parse(logTimeFormat, ts); err != nil {
+			t.Errorf("%s time %q does not parse: %v", format, ts, err)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -22,6 +23,8 @@ type mongoRole struct {
 	watcher *metadata.Watcher
 	client  *mongors.DriverClient
 	rec     *mongors.Reconciler
+
+	self selfTracker // whether metadata names this agent's container
 
 	mu         sync.Mutex
 	lastErr    string
@@ -66,7 +69,7 @@ func settingsOf(c *commonConfig, alarm time.Duration) mongors.Settings {
 
 func newMongoRole(cfg mongoConfig, o mongoOptions) (*mongoRole, error) {
 	r := &mongoRole{cfg: cfg, log: o.Logger.WithField("role", "mongo"), m: newMetrics("mongo")}
-	w, err := newWatcher(&cfg.commonConfig, r.log, r.m)
+	w, err := newWatcher(&cfg.commonConfig, mongoScope(&cfg.commonConfig), r.log, r.m)
 	if err != nil {
 		return nil, err
 	}
@@ -112,8 +115,12 @@ func (r *mongoRole) run(ctx context.Context) {
 // "every member is gone".
 func (r *mongoRole) apply(s metadata.Snapshot) {
 	p, err := locate(s, r.cfg.Stack, r.cfg.MongoService)
+	r.self.note(r.log, s.Version, p, err)
 	if err != nil {
-		r.fail(s, err)
+		// Logged by note once per change; the reconciler keeps the last desired state.
+		r.mu.Lock()
+		r.lastErr = err.Error()
+		r.mu.Unlock()
 		return
 	}
 	self, err := selfAddress(p, r.cfg.AddressSource, r.cfg.Port)
@@ -233,6 +240,9 @@ func (r *mongoRole) endpoints() endpoints {
 	return endpoints{
 		live: r.live,
 		ready: func() error {
+			if w := r.self.wait(); w != "" {
+				return errors.New(w)
+			}
 			st := r.rec.Status()
 			if st.Observed == nil {
 				return fmt.Errorf("no pass yet")

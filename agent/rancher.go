@@ -2,11 +2,13 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -19,7 +21,10 @@ import (
 
 // newWatcher builds the metadata watcher of a role. sourceIP, when set, binds the requests to that
 // local address, which is how the metadata service tells which container is asking.
-func newWatcher(c *commonConfig, log logrus.FieldLogger, m *metrics) (*metadata.Watcher, error) {
+//
+// scope keeps what the role reads of the tree (see mongoScope, letschatScope): the rest of the
+// environment costs neither memory nor snapshots.
+func newWatcher(c *commonConfig, scope metadata.Scope, log logrus.FieldLogger, m *metrics) (*metadata.Watcher, error) {
 	wc := metadata.WatcherConfig{
 		BaseURL:      c.MetadataURL,
 		Mode:         metadata.Mode(c.MetadataMode),
@@ -27,6 +32,8 @@ func newWatcher(c *commonConfig, log logrus.FieldLogger, m *metrics) (*metadata.
 		PollInterval: c.MetadataInterval,
 		BackoffCap:   c.MetadataBackoff,
 		MinInterval:  c.MetadataSpacing,
+		MaxBodyBytes: c.MetadataMaxBytes,
+		Scope:        scope,
 		Logger:       log.WithField("component", "metadata"),
 	}
 	if m != nil {
@@ -46,6 +53,18 @@ func newWatcher(c *commonConfig, log logrus.FieldLogger, m *metrics) (*metadata.
 		return nil, fmt.Errorf("metadata watcher: %w", err)
 	}
 	return w, nil
+}
+
+// mongoScope is what the mongo role and status read: the mongo service in every stack (a
+// same-named service elsewhere is what the foreign-set check looks for), self located in it.
+func mongoScope(c *commonConfig) metadata.Scope {
+	return metadata.Scope{Services: []string{c.MongoService}, Self: c.MongoService, Stack: c.Stack}
+}
+
+// letschatScope is what the letschat role reads: the mongo service for the URI, its own service
+// for its rank, self located in its own service.
+func letschatScope(c *commonConfig, letschatService string) metadata.Scope {
+	return metadata.Scope{Services: []string{c.MongoService, letschatService}, Self: letschatService}
 }
 
 // watcherMetrics feeds the watcher's events into Prometheus.
@@ -71,73 +90,87 @@ func (w watcherMetrics) SnapshotEmitted(s metadata.Snapshot) { w.m.snapshots.Inc
 type place struct {
 	Stack     string
 	Host      *metadata.Host
-	Container *metadata.Container // the container of `service` on this agent's host, if any
+	Container *metadata.Container // the container of `service` this agent is, or is a sidekick of
+	Sidekick  string              // the sidekick service metadata named this agent by, if any
 }
 
-// locate finds this agent's stack, host and container of the named service. On the managed
-// network metadata names our container directly; with host networking it only names the host, and
-// the container is the service's one on that host.
+// errNotLocated means metadata does not (or no longer) name this agent's container: the agent
+// waits, since acting on the default self entry would make it believe it runs on the metadata
+// server's host.
+var errNotLocated = errors.New("this agent's container is not in metadata")
+
+// locate finds this agent's stack, host and container of the named service from metadata's self
+// entry, and from nothing else: self/container must be a container of the service (in stackFlag's
+// stack when set) or of a sidekick sharing its network. Anything less is errNotLocated with the
+// reason.
 func locate(s metadata.Snapshot, stackFlag, service string) (place, error) {
-	p := place{Stack: stackFlag, Host: s.Self.Host}
-	if c := s.Self.Container; c != nil {
-		if p.Stack == "" {
-			p.Stack = c.StackName
-		}
-		if p.Host == nil {
-			p.Host = hostByUUID(s, c.HostUUID)
-		}
+	pl := s.Locate(service, stackFlag)
+	if pl.State != metadata.SelfLocated {
+		return place{}, fmt.Errorf("%w: %s", errNotLocated, pl.Reason)
 	}
-	if p.Host == nil {
-		return p, fmt.Errorf("metadata does not say which host this agent runs on (no self/host)")
+	if pl.Host == nil {
+		return place{}, fmt.Errorf("%w: its host %q is not among the hosts", errNotLocated, pl.Container.HostUUID)
 	}
-	if p.Stack == "" {
-		// Host networking and no --stack: the one stack that has the service on this host.
-		var stacks []string
-		for _, svc := range s.Services {
-			if !strings.EqualFold(svc.Name, service) {
-				continue
-			}
-			for _, c := range svc.Containers {
-				if c.HostUUID == p.Host.UUID {
-					stacks = append(stacks, svc.StackName)
-					break
-				}
-			}
-		}
-		switch len(stacks) {
-		case 0:
-			return p, fmt.Errorf("no service %q has a container on host %s; set --stack (env STACK_NAME)", service, p.Host.Name)
-		case 1:
-			p.Stack = stacks[0]
-		default:
-			return p, fmt.Errorf("services %q of stacks %s all run on host %s; set --stack (env STACK_NAME)", service, strings.Join(stacks, ", "), p.Host.Name)
-		}
-	}
-	for _, svc := range s.Services {
-		if !strings.EqualFold(svc.Name, service) || !strings.EqualFold(svc.StackName, p.Stack) {
-			continue
-		}
-		for i := range svc.Containers {
-			c := &svc.Containers[i]
-			if self := s.Self.Container; self != nil && c.UUID == self.UUID {
-				p.Container = c
-				break
-			}
-			if c.HostUUID == p.Host.UUID && (p.Container == nil || c.CreateIndex < p.Container.CreateIndex) {
-				p.Container = c
-			}
-		}
-	}
-	return p, nil
+	return place{Stack: pl.Container.StackName, Host: pl.Host, Container: pl.Container, Sidekick: pl.Sidekick}, nil
 }
 
-func hostByUUID(s metadata.Snapshot, uuid string) *metadata.Host {
-	for i := range s.Hosts {
-		if s.Hosts[i].UUID == uuid {
-			return &s.Hosts[i]
+// selfTracker remembers whether a role has found its own container, so that waiting for it, and
+// losing it, is logged once per change rather than once per snapshot, and can be reported by
+// /readyz and /status.
+type selfTracker struct {
+	mu      sync.Mutex
+	last    string // the container last located ("" if never)
+	waiting string // why the role waits; "" while located
+	logged  string // the last line logged, to log each change once
+}
+
+// note records the outcome of locate for one snapshot and logs it when it differs from the last.
+func (t *selfTracker) note(log logrus.FieldLogger, version string, p place, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var line string
+	fields := logrus.Fields{"version": version}
+	switch {
+	case err == nil:
+		t.waiting = ""
+		t.last = p.Container.Name
+		fields["container"], fields["host"], fields["stack"] = p.Container.Name, p.Host.Name, p.Stack
+		if p.Sidekick != "" {
+			fields["via_sidekick"] = p.Sidekick
 		}
+		line = "this agent's container found in metadata"
+	case t.last != "":
+		t.waiting = fmt.Sprintf("this agent's container %s left metadata; waiting until it is listed again (%s)", t.last, notLocatedReason(err))
+		line = t.waiting
+	default:
+		t.waiting = fmt.Sprintf("waiting for metadata to list this agent's container (%s)", notLocatedReason(err))
+		line = t.waiting
 	}
-	return nil
+	key := line
+	if err == nil {
+		key += " " + p.Container.Name
+	}
+	if key == t.logged {
+		return
+	}
+	t.logged = key
+	if err != nil {
+		log.WithFields(fields).Warn(line)
+		return
+	}
+	log.WithFields(fields).Info(line)
+}
+
+// notLocatedReason is the reason of a locate error without the words every such error starts with.
+func notLocatedReason(err error) string {
+	return strings.TrimPrefix(err.Error(), errNotLocated.Error()+": ")
+}
+
+// wait returns why the role waits for its container, or "" when it has it.
+func (t *selfTracker) wait() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.waiting
 }
 
 // selfAddress is the canonical address of the mongod beside this agent: what the set's config

@@ -102,7 +102,7 @@ func collectStatus(ctx context.Context, cfg *statusConfig, log *logrus.Logger) s
 	rep := statusReport{SetName: cfg.ReplSet}
 	problem := func(format string, args ...any) { rep.Problems = append(rep.Problems, fmt.Sprintf(format, args...)) }
 
-	w, err := newWatcher(&cfg.commonConfig, log, nil)
+	w, err := newWatcher(&cfg.commonConfig, mongoScope(&cfg.commonConfig), log, nil)
 	if err != nil {
 		problem("metadata: %v", err)
 		return rep

@@ -190,10 +190,10 @@ func (e *env) list(h *host) {
 	h.ctr = e.tree.Service(stackName, "mongo").AddContainer(h.meta)
 	if e.opts.addressSource == "container" {
 		h.ctr.PrimaryIP, h.ctr.IPs = h.ip, []string{h.ip}
-		e.meta.SetSelf(h.ip, metadatatest.Self{ContainerUUID: h.ctr.UUID})
-	} else {
-		e.meta.SetSelf(h.ip, metadatatest.Self{HostUUID: h.meta.UUID})
 	}
+	// The agent is its mongo container (or its sidekick) to metadata: an agent metadata knows
+	// only by host waits for its container, as it must on a real server.
+	e.meta.SetSelf(h.ip, metadatatest.Self{ContainerUUID: h.ctr.UUID})
 }
 
 func (e *env) startAgent(h *host) {

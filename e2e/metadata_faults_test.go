@@ -49,9 +49,10 @@ func TestMetadataFaults(t *testing.T) {
 			{name: "version not a string", raw: `{"version":7,"hosts":[],"services":[],"containers":[],"stacks":[]}`,
 				want: map[string]string{"msg": "metadata request failed", "error": "malformed metadata answer"}},
 			// Well-formed but empty: everything seems gone. This must never read as "remove every
-			// member"; the snapshot is refused as unusable.
+			// member"; each agent's own container is gone with it, and the agent says exactly that
+			// and waits.
 			{name: "empty tree", raw: `{"version":"raw-2","hosts":[],"services":[],"containers":[],"stacks":[]}`,
-				want: map[string]string{"msg": "not usable"}},
+				want: map[string]string{"msg": "left metadata"}},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {

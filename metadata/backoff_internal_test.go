@@ -36,7 +36,7 @@ func TestBackoffDelay(t *testing.T) {
 
 func TestHandoffKeepsNewest(t *testing.T) {
 	h := newHandoff()
-	if _, ok := h.take(); ok {
+	if _, _, ok := h.peek(); ok {
 		t.Fatal("empty handoff gave a snapshot")
 	}
 	for _, v := range []string{"1", "2", "3"} {
@@ -46,10 +46,18 @@ func TestHandoffKeepsNewest(t *testing.T) {
 		t.Fatalf("%d ready tokens after three puts, want 1", len(h.ready))
 	}
 	<-h.ready
-	if s, ok := h.take(); !ok || s.Version != "3" {
-		t.Errorf("take = %q, %v; want the newest, 3", s.Version, ok)
+	s, seq, ok := h.peek()
+	if !ok || s.Version != "3" {
+		t.Fatalf("peek = %q, %v; want the newest, 3", s.Version, ok)
 	}
-	if _, ok := h.take(); ok {
-		t.Error("second take gave a snapshot")
+	h.put(Snapshot{Version: "4"})
+	h.takeIf(seq) // taken after a newer one arrived: the newer one stays
+	if s, _, ok := h.peek(); !ok || s.Version != "4" {
+		t.Fatalf("after a stale take peek = %q, %v; want 4", s.Version, ok)
+	}
+	<-h.ready
+	h.drop()
+	if _, _, ok := h.peek(); ok || len(h.ready) != 1 {
+		t.Errorf("after drop: snapshot %v, %d ready tokens; want none and a token that withdraws the offer", ok, len(h.ready))
 	}
 }

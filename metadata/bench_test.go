@@ -1,7 +1,10 @@
 package metadata_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -63,16 +66,41 @@ func BenchmarkTopology(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeSnapshot decodes a 13 MB tree (1,000 hosts, 10,000 containers in ten
+// services): streamed whole, streamed scoped to one service as the mongo role reads it, and, as
+// the reference the streaming decoder replaced, buffered and unmarshalled in one piece.
 func BenchmarkDecodeSnapshot(b *testing.B) {
 	srv := metadatatest.StartT(b, metadatatest.Options{Tree: bigTree(false)})
-	c := srv.BaseURL() + "/"
-	body := httpGetJSON(b, c)
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := metadata.DecodeSnapshot(body); err != nil {
-			b.Fatal(err)
-		}
+	body := httpGetJSON(b, srv.BaseURL()+"/")
+	for _, bc := range []struct {
+		name   string
+		decode func() error
+	}{
+		{"stream-whole", func() error { _, err := metadata.DecodeSnapshot(body); return err }},
+		{"stream-scoped", func() error {
+			_, err := metadata.Decode(bytes.NewReader(body), metadata.Scope{Services: []string{"mongo"}, Self: "mongo"})
+			return err
+		}},
+		{"buffered-unmarshal", func() error {
+			var whole struct {
+				Version    string               `json:"version"`
+				Hosts      []metadata.Host      `json:"hosts"`
+				Services   []metadata.Service   `json:"services"`
+				Containers []metadata.Container `json:"containers"`
+				Stacks     []metadata.Stack     `json:"stacks"`
+			}
+			return json.Unmarshal(bytes.Clone(body), &whole)
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := bc.decode(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
@@ -111,4 +139,56 @@ func BenchmarkWatcherChange(b *testing.B) {
 			b.ReportMetric(float64(c.Tree)/float64(n), "tree-reads/change")
 		})
 	}
+}
+
+// BenchmarkOutageRecovery measures, at the product's defaults (backoff 500 ms doubling to 30 s),
+// how long after a 20 s metadata outage ends the watcher has the new snapshot, and how many
+// requests per minute it sent during the outage: with probes every second (the default) and
+// without them (ProbeInterval < 0, the backoff alone).
+func BenchmarkOutageRecovery(b *testing.B) {
+	const outage = 20 * time.Second
+	for _, bc := range []struct {
+		name  string
+		probe time.Duration
+	}{{"probe-1s", 0}, {"no-probes", -1}} {
+		b.Run(bc.name, func(b *testing.B) {
+			tree := demoTree()
+			srv := metadatatest.StartT(b, metadatatest.Options{Tree: tree})
+			w, err := metadata.NewWatcher(metadata.WatcherConfig{BaseURL: srv.BaseURL(), ProbeInterval: bc.probe})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			out := make(chan metadata.Snapshot)
+			done := make(chan error, 1)
+			go func() { done <- w.Run(ctx, out) }()
+			defer func() { cancel(); <-done }()
+			<-out
+			var recovery, perMinute []float64
+			n := 0
+			for b.Loop() {
+				n++
+				srv.SetOutage(true)
+				srv.ResetRequests()
+				tree.Container("demo-mongo-1").StartCount = n + 1
+				v := srv.SetTree(tree) // the waiting long-poll answers; the tree read meets the outage
+				time.Sleep(outage)
+				perMinute = append(perMinute, float64(srv.Requests().Total)/outage.Minutes())
+				srv.SetOutage(false)
+				start := time.Now()
+				if s := <-out; s.Version != v {
+					b.Fatalf("got %q, want %q", s.Version, v)
+				}
+				recovery = append(recovery, float64(time.Since(start).Milliseconds()))
+			}
+			b.ReportMetric(median(recovery), "recovery-ms")
+			b.ReportMetric(median(perMinute), "requests/min")
+		})
+	}
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
 }

@@ -2,6 +2,8 @@ package metadata_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -36,7 +38,7 @@ func TestDecodeFixtures(t *testing.T) {
 			if gotContainer != tc.selfContainer {
 				t.Errorf("self container = %q, want %q", gotContainer, tc.selfContainer)
 			}
-			c := s.Services[0].Containers[1]
+			c := serviceNamed(t, s, "mongo").Containers[1]
 			if c.ServiceIndex != "2" || c.CreateIndex != 2 || c.HostUUID != "host-uuid-2" || c.Labels["io.rancher.stack_service.name"] != "demo/mongo" {
 				t.Errorf("container = %+v", c)
 			}
@@ -110,7 +112,7 @@ func TestEqualDataIgnoresVersion(t *testing.T) {
 		t.Error("same data with another version is not equal")
 	}
 	c := loadSnapshot(t, "host-network.json")
-	c.Services[0].Containers[2].HealthState = "unhealthy"
+	serviceNamed(t, c, "mongo").Containers[2].HealthState = "unhealthy"
 	if a.EqualData(c) {
 		t.Error("a health change is equal")
 	}
@@ -118,5 +120,46 @@ func TestEqualDataIgnoresVersion(t *testing.T) {
 	d.Version = a.Version
 	if a.EqualData(d) {
 		t.Error("a self change is equal")
+	}
+}
+
+// Two answers of a real rancher-metadata v0.10.4 around a reload without a data change: new
+// version, lists reordered, self naming the mongo container once and its sidekick once. Scoped as
+// the mongo role reads them they are the same data; whole, they are too but for self.
+func TestDecodeRealServerReload(t *testing.T) {
+	read := func(name string, scope metadata.Scope) metadata.Snapshot {
+		t.Helper()
+		f, err := os.Open(filepath.Join("testdata", "rancher-metadata-v0.10.4", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		s, err := metadata.Decode(f, scope)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return s
+	}
+	scope := metadata.Scope{Services: []string{"mongo"}, Self: "mongo"}
+	main, side := read("real-self-main.json", scope), read("real-self-sidekick.json", scope)
+	if main.Version == side.Version || !main.EqualData(side) {
+		t.Fatalf("versions %q %q; scoped snapshots equal: %v", main.Version, side.Version, main.EqualData(side))
+	}
+	if main.Self.Container == nil || main.Self.Container.Name != "demo-mongo-2" || main.Self.Host.Name != "host2" {
+		t.Errorf("self = %+v, want demo-mongo-2 on host2", main.Self)
+	}
+	if len(main.Services) != 1 || len(main.Containers) != 3 || len(main.Hosts) != 3 || len(main.Stacks) != 1 {
+		t.Errorf("scoped: %d services, %d containers, %d hosts, %d stacks", len(main.Services), len(main.Containers), len(main.Hosts), len(main.Stacks))
+	}
+	wholeMain, wholeSide := read("real-self-main.json", metadata.Scope{}), read("real-self-sidekick.json", metadata.Scope{})
+	if wholeSide.Self.Container.Name != "demo-mongo-mongo-agent-2" {
+		t.Fatalf("unscoped self = %s, want the sidekick as served", wholeSide.Self.Container.Name)
+	}
+	if p := wholeSide.Locate("mongo", "demo"); p.State != metadata.SelfLocated || p.Container.Name != "demo-mongo-2" || p.Sidekick != "mongo-agent" {
+		t.Errorf("Locate from the sidekick = %+v", p)
+	}
+	wholeMain.Self, wholeSide.Self = metadata.Self{}, metadata.Self{}
+	if !wholeMain.EqualData(wholeSide) {
+		t.Error("the whole trees differ beyond self: reordering was taken for a change")
 	}
 }

@@ -49,3 +49,15 @@ func httpGetJSON(tb testing.TB, url string) []byte {
 	}
 	return body
 }
+
+// serviceNamed returns the service of s with that name.
+func serviceNamed(t testing.TB, s metadata.Snapshot, name string) *metadata.Service {
+	t.Helper()
+	for i := range s.Services {
+		if s.Services[i].Name == name {
+			return &s.Services[i]
+		}
+	}
+	t.Fatalf("no service %q in the snapshot", name)
+	return nil
+}

@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -13,10 +14,11 @@ import (
 //
 // Changes that arrive while a tree is being read, or while the consumer has not yet taken the
 // previous snapshot, yield exactly one further snapshot, of the newest state: a snapshot waiting
-// for the consumer is replaced by a newer one, never queued behind it. A snapshot whose
-// data equals the last one sent is skipped (its version is still tracked). Errors never reach
-// out: they are logged, counted in Stats and Metrics, and retried with backoff, while the
-// consumer keeps the last good snapshot. Run must not be called again before it returns.
+// for the consumer is withdrawn when a newer tree is read, never queued behind it, so at most the
+// consumer's snapshot and one more are held. A snapshot whose data equals the last one sent is
+// skipped (its version is still tracked). Errors never reach out: they are logged, counted in
+// Stats and Metrics, and retried with backoff, while the consumer keeps the last good snapshot.
+// Run must not be called again before it returns.
 func (w *Watcher) Run(ctx context.Context, out chan<- Snapshot) error {
 	h := newHandoff()
 	var wg sync.WaitGroup
@@ -33,36 +35,50 @@ func (w *Watcher) Run(ctx context.Context, out chan<- Snapshot) error {
 	}()
 
 	var (
-		last, pending Snapshot
-		sent, waiting bool // last was sent; pending waits for the consumer
+		last Snapshot
+		sent bool // last was sent
+		wait = true
 	)
 	for {
-		var send chan<- Snapshot
-		if waiting {
-			send = out
+		if wait {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-h.ready:
+			}
 		}
+		wait = true
+		s, seq, ok := h.peek()
+		if !ok {
+			w.stats.update(func(st *Stats) { st.PendingVersion = "" })
+			continue
+		}
+		if sent && s.EqualData(last) {
+			// The newest state is what the consumer already has: nothing to send, even if an
+			// intermediate snapshot was waiting.
+			h.takeIf(seq)
+			w.stats.update(func(st *Stats) { st.Unchanged++; st.PendingVersion = "" })
+			w.log.WithFields(logrus.Fields{"version": s.Version, "emitted_version": last.Version}).
+				Info("metadata version changed but the watched data did not; snapshot skipped")
+			continue
+		}
+		w.stats.update(func(st *Stats) { st.PendingVersion = s.Version })
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-h.ready:
-			s, ok := h.take()
-			if !ok {
-				continue
-			}
-			if sent && s.EqualData(last) {
-				// The newest state is what the consumer already has: nothing to send, even if an
-				// intermediate snapshot was waiting.
-				waiting = false
-				w.stats.update(func(st *Stats) { st.Unchanged++; st.PendingVersion = "" })
-				w.log.WithFields(logrus.Fields{"version": s.Version, "emitted_version": last.Version}).
-					Info("metadata version changed but data did not; snapshot skipped")
-				continue
-			}
-			pending, waiting = s, true
-			w.stats.update(func(st *Stats) { st.PendingVersion = s.Version })
-		case send <- pending:
-			last, sent, waiting = pending, true, false
-			w.stats.update(func(st *Stats) { st.Snapshots++; st.EmittedVersion = last.Version; st.PendingVersion = "" })
+			// A newer snapshot replaced this one, or it was withdrawn: look again.
+			wait = false
+		case out <- s:
+			h.takeIf(seq)
+			last, sent = s, true
+			w.stats.update(func(st *Stats) {
+				st.Snapshots++
+				st.EmittedVersion = last.Version
+				if st.PendingVersion == last.Version {
+					st.PendingVersion = ""
+				}
+			})
 			w.metrics.SnapshotEmitted(last)
 			w.log.WithFields(logrus.Fields{
 				"version": last.Version, "hosts": len(last.Hosts), "services": len(last.Services),
@@ -90,7 +106,12 @@ func (w *Watcher) watch(ctx context.Context, h *handoff) {
 		delay := backoffDelay(w.backoffBase, w.backoffCap, failures)
 		w.log.WithFields(logrus.Fields{"op": op, "attempt": failures, "retry_in": delay.Round(time.Millisecond)}).
 			WithError(err).Warn("metadata request failed; keeping the last good snapshot")
-		return sleepCtx(ctx, delay)
+		v, alive := w.backoff(ctx, delay, err, known)
+		if v != "" && v != known {
+			w.seen(known, v)
+			known, treeDue = v, true
+		}
+		return alive
 	}
 	recovered := func() {
 		if failures > 0 {
@@ -101,6 +122,8 @@ func (w *Watcher) watch(ctx context.Context, h *handoff) {
 
 	for ctx.Err() == nil {
 		if treeDue {
+			// The tree about to be read supersedes a snapshot the consumer has not taken yet.
+			h.drop()
 			s, err := w.fetch(ctx)
 			if err != nil {
 				if !fail("fetch snapshot", err) {
@@ -154,6 +177,50 @@ func (w *Watcher) watch(ctx context.Context, h *handoff) {
 			known, treeDue = v, true
 		}
 	}
+}
+
+// backoff waits delay after a failed request. Meanwhile it reads /version every ProbeInterval
+// (jittered down to half of it), which costs the server next to nothing, and returns early, with
+// the version read, once the server answers again after it was seen down (the failed request got
+// no HTTP answer, or a probe failed), or when the version moved past known: in both cases a retry
+// may now succeed, and waiting out a backoff grown to BackoffCap would see recovery late. A server
+// that answers /version but keeps failing the request itself (a bad tree, say) is retried only
+// when its data changes or the backoff ends, so probing never turns into a retry storm. It
+// reports false when ctx ended.
+func (w *Watcher) backoff(ctx context.Context, delay time.Duration, cause error, known string) (string, bool) {
+	deadline := time.Now().Add(delay)
+	down := noAnswer(cause)
+	for {
+		left := time.Until(deadline)
+		if w.probeInterval <= 0 || left <= w.probeInterval/2 {
+			return "", sleepCtx(ctx, left)
+		}
+		wait := min(backoffDelay(w.probeInterval, w.probeInterval, 1), left)
+		if !sleepCtx(ctx, wait) {
+			return "", false
+		}
+		if wait == left {
+			return "", true
+		}
+		v, err := w.readVersion(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return "", false
+		case err != nil:
+			down = true
+		case down || (known != "" && v != known):
+			w.log.WithFields(logrus.Fields{"version": v, "backoff_left": time.Until(deadline).Round(time.Millisecond)}).
+				Info("metadata answers again; retrying before the backoff ends")
+			return v, true
+		}
+	}
+}
+
+// noAnswer reports whether err means the server gave no HTTP answer at all (refused, reset,
+// timed out), as opposed to answering with an error status or a bad body.
+func noAnswer(err error) bool {
+	var se *StatusError
+	return !errors.As(err, &se) && !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrIncomplete) && !errors.Is(err, ErrTooLarge)
 }
 
 // nextVersion returns the version after a long-poll, or after PollInterval in poll mode.

@@ -12,8 +12,9 @@ import (
 // mongoContainer returns the mongo container named name in s, for a test to change.
 func mongoContainer(t *testing.T, s *metadata.Snapshot, name string) *metadata.Container {
 	t.Helper()
-	for i := range s.Services[0].Containers {
-		if c := &s.Services[0].Containers[i]; c.Name == name {
+	svc := serviceNamed(t, *s, "mongo")
+	for i := range svc.Containers {
+		if c := &svc.Containers[i]; c.Name == name {
 			return c
 		}
 	}
@@ -117,7 +118,8 @@ func TestTopology(t *testing.T) {
 				old.State = "stopped"
 				repl := *old
 				repl.UUID, repl.CreateIndex, repl.State = "c-mongo-2b", 4, "running"
-				s.Services[0].Containers = append(s.Services[0].Containers, repl)
+				svc := serviceNamed(t, *s, "mongo")
+				svc.Containers = append(svc.Containers, repl)
 			},
 			wantMembers: []string{"10.0.0.11:27017", "10.0.0.13:27017", "10.0.0.12:27017"},
 			wantSkipped: []skip{{"demo-mongo-2", metadata.SkipState}}},
@@ -130,7 +132,7 @@ func TestTopology(t *testing.T) {
 			reasonMentions: "demo-mongo-1"},
 		{name: "service with no containers", opts: mongo,
 			change: func(t *testing.T, s *metadata.Snapshot) {
-				s.Services[0].Containers = nil
+				serviceNamed(t, *s, "mongo").Containers = nil
 			},
 			wantMembers: []string{}},
 	}

@@ -47,8 +47,11 @@ type Service struct {
 	CreateIndex int               `json:"create_index"`
 	Labels      map[string]string `json:"labels"`
 	// Metadata is the service's rancher-compose metadata: block.
-	Metadata   map[string]any `json:"metadata"`
-	Containers []Container    `json:"containers"`
+	Metadata map[string]any `json:"metadata"`
+	// Sidekicks names the service's secondary launch configs (the same list on the primary's
+	// entry and on each sidekick's).
+	Sidekicks  []string    `json:"sidekicks"`
+	Containers []Container `json:"containers"`
 }
 
 // Stack is the part of a metadata stack entry this project reads; its services are in
@@ -60,23 +63,29 @@ type Stack struct {
 	System          bool   `json:"system"`
 }
 
-// Self is who the metadata service thinks the caller is. Host is set for every caller the server
-// knows (for host-network callers it is the only entry); Container is nil unless the caller is a
-// container on the managed network.
+// Self is who the metadata service thinks the caller is. Host is set for every caller (for one the
+// server does not know it is the metadata server's host); Container is nil unless the server
+// knows the caller's container. A Watcher with Scope.Self replaces a sidekick container by the
+// service container it shares the network of (see Snapshot.Locate).
 type Self struct {
 	Host      *Host
 	Container *Container
 }
 
-// Snapshot is one consistent view of the metadata tree, decoded from a single answer. Its slices
-// and maps are shared with every copy and with the Members built from it: treat them as
-// read-only.
+// Snapshot is one consistent view of the metadata tree, decoded from a single answer and kept to
+// a Scope. Its lists are in identity order (see Decode). Its slices and maps are shared with
+// every copy and with the Members built from it: treat them as read-only.
 type Snapshot struct {
 	// Version is the opaque version the tree was served with; compare it only for equality.
-	Version    string
-	Hosts      []Host
-	Services   []Service
+	Version string
+	// Hosts are every host, or with a Scope those the kept containers and self run on.
+	Hosts []Host
+	// Services are every service, or with a Scope the kept ones.
+	Services []Service
+	// Containers are every container of the answer, or with a Scope the kept services'.
 	Containers []Container
-	Stacks     []Stack
-	Self       Self
+	// Stacks are every stack, or with a Scope those of the kept services; their services are in
+	// Services.
+	Stacks []Stack
+	Self   Self
 }

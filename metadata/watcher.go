@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -30,6 +31,7 @@ const (
 	DefaultBackoffBase    = 500 * time.Millisecond // DefaultBackoffBase is the first retry delay.
 	DefaultBackoffCap     = 30 * time.Second       // DefaultBackoffCap is the longest retry delay.
 	DefaultMaxBodyBytes   = 64 << 20               // DefaultMaxBodyBytes is 64 MiB.
+	DefaultProbeInterval  = time.Second            // DefaultProbeInterval spaces probes in backoff.
 )
 
 // serverLateness is how late the real server may answer a long-poll: its deadline is checked on
@@ -61,8 +63,15 @@ type WatcherConfig struct {
 	BackoffBase time.Duration
 	// BackoffCap is the longest retry delay; zero means 30 s.
 	BackoffCap time.Duration
-	// MaxBodyBytes is the largest answer accepted; zero means 64 MiB.
+	// MaxBodyBytes is the largest tree answer read; a larger one fails with ErrTooLarge and the
+	// last good snapshot stays. Zero means 64 MiB. A /version answer is limited to 4 KiB.
 	MaxBodyBytes int64
+	// ProbeInterval spaces the cheap /version reads sent while waiting out a backoff, so that
+	// the end of an outage is seen within about this long however far the backoff has grown;
+	// each wait is jittered down to half of it. Zero means 1 s; negative sends no probes.
+	ProbeInterval time.Duration
+	// Scope is the part of the tree snapshots keep; the zero value keeps all of it.
+	Scope Scope
 	// HTTPClient sends the requests, for example bound to a source IP so that the server resolves
 	// self correctly. Nil means a client of the Watcher's own. A client Timeout, if set, must
 	// exceed MaxWait + 5 s, or every long-poll the server answers late would fail.
@@ -87,6 +96,8 @@ type Watcher struct {
 	backoffBase     time.Duration
 	backoffCap      time.Duration
 	maxBody         int64
+	probeInterval   time.Duration
+	scope           Scope
 	client          *http.Client
 	ownClient       bool
 	header          http.Header
@@ -115,6 +126,8 @@ func NewWatcher(cfg WatcherConfig) (*Watcher, error) {
 		backoffBase:    orDefault(cfg.BackoffBase, DefaultBackoffBase),
 		backoffCap:     orDefault(cfg.BackoffCap, DefaultBackoffCap),
 		maxBody:        orDefault(cfg.MaxBodyBytes, DefaultMaxBodyBytes),
+		probeInterval:  orDefault(cfg.ProbeInterval, DefaultProbeInterval),
+		scope:          Scope{Services: slices.Clone(cfg.Scope.Services), Self: cfg.Scope.Self, Stack: cfg.Scope.Stack},
 		client:         cfg.HTTPClient,
 		header:         cfg.Header.Clone(),
 		log:            cfg.Logger,

@@ -95,8 +95,8 @@ func TestWatcherCoalescesBursts(t *testing.T) {
 	}
 	w.waitStats(t, "the newest snapshot to wait", func(s metadata.Stats) bool { return s.PendingVersion == last })
 	got := w.next(t)
-	if got.Version != last || got.Services[0].Containers[0].StartCount != 6 {
-		t.Fatalf("coalesced snapshot %q start_count %d, want %q with 6", got.Version, got.Services[0].Containers[0].StartCount, last)
+	if mongo1 := serviceNamed(t, got, "mongo").Containers[0]; got.Version != last || mongo1.StartCount != 6 {
+		t.Fatalf("coalesced snapshot %q start_count %d, want %q with 6", got.Version, mongo1.StartCount, last)
 	}
 	// Nothing else is queued: the next snapshot is the next change.
 	tree.Container("demo-mongo-1").StartCount = 7

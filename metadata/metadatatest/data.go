@@ -85,6 +85,9 @@ func (s *Server) bumpVersionLocked() {
 		v = randomUUID()
 	}
 	s.versionValue, s.hasVersion = v, true
+	if s.opts.Shuffle && !s.raw {
+		s.root = shuffled(s.root)
+	}
 	s.wakeLocked()
 }
 

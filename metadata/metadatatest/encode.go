@@ -25,17 +25,22 @@ type wireTree struct {
 // encodeTree turns t into the generic JSON value the handlers walk, without version and self:
 // the server adds those per answer.
 func encodeTree(t *Tree) (map[string]any, error) {
+	services := servedServices(t)
+	var containers []*Container
+	for _, s := range services {
+		containers = append(containers, s.Containers...)
+	}
 	w := wireTree{
-		Containers:   nonNil(t.allContainers()),
+		Containers:   nonNil(append(containers, t.Standalone...)),
 		Environments: []map[string]any{{"name": t.environmentName(), "uuid": "env-1"}},
 		Hosts:        nonNil(t.Hosts),
 		Networks:     []any{},
-		Services:     nonNil(t.Services),
+		Services:     nonNil(services),
 		Stacks:       []wireStack{},
 	}
 	for _, st := range t.Stacks {
 		ws := wireStack{Stack: st, Services: []*Service{}}
-		for _, s := range t.Services {
+		for _, s := range services {
 			if s.StackName == st.Name {
 				ws.Services = append(ws.Services, s)
 			}
@@ -47,6 +52,26 @@ func encodeTree(t *Tree) (map[string]any, error) {
 		return nil, fmt.Errorf("encode tree: %w", err)
 	}
 	return decodeObject(b)
+}
+
+// servedServices lists the services as the server does: each primary service with
+// primary_service_name set to its own name (as Cattle writes it), followed by an entry for each of
+// its sidekick launch configs.
+func servedServices(t *Tree) []*Service {
+	out := make([]*Service, 0, len(t.Services))
+	for _, s := range t.Services {
+		p := s
+		if s.PrimaryServiceName == "" {
+			c := *s
+			c.PrimaryServiceName = s.Name
+			p = &c
+		}
+		out = append(out, p)
+		for _, name := range s.Sidekicks {
+			out = append(out, sidekickService(p, name))
+		}
+	}
+	return out
 }
 
 // errNotObject is returned by SetRaw for a body that is valid JSON but not an object.

@@ -53,9 +53,15 @@ func (s *Server) handler(g *generation) http.Handler {
 		defer g.handlers.Done()
 		s.counts.add(req.kind)
 		latency := s.latency
+		outage := s.outage
 		fault := s.takeFaultLocked(req.kind)
 		s.mu.Unlock()
 
+		if outage {
+			w.Header().Set("Content-Type", contentType)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
 		if !sleep(r, latency, g.stopped) {
 			return
 		}

@@ -3,6 +3,8 @@ package metadatatest
 import (
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 )
 
 // Self pins what one client IP sees under self/. With ContainerUUID set the client is that
@@ -52,6 +54,11 @@ func (s *Server) resolveSelfLocked(root map[string]any, key string) map[string]a
 	switch {
 	case pinned && entry.ContainerUUID != "":
 		container = findBy(root["containers"], "uuid", entry.ContainerUUID)
+		if ip, _ := container["primary_ip"].(string); ip != "" && s.opts.Shuffle {
+			container = s.takeTurnLocked(root, ip)
+		}
+	case !pinned && s.opts.Shuffle:
+		container = s.takeTurnLocked(root, key)
 	case !pinned:
 		container = findBy(root["containers"], "primary_ip", key)
 	}
@@ -80,6 +87,27 @@ func (s *Server) resolveSelfLocked(root map[string]any, key string) map[string]a
 		self["stack"] = stack
 	}
 	return self
+}
+
+// takeTurnLocked picks, among the containers whose primary_ip is ip (a container and the sidekicks
+// sharing its network), the one whose turn it is at this version: v0.10.x keeps the last of them
+// in map order, so which one a client is can change with every reload.
+func (s *Server) takeTurnLocked(root map[string]any, ip string) map[string]any {
+	var same []map[string]any
+	for _, e := range asList(root["containers"]) {
+		if c, ok := e.(map[string]any); ok && c["primary_ip"] == ip {
+			same = append(same, c)
+		}
+	}
+	if len(same) == 0 {
+		return nil
+	}
+	slices.SortFunc(same, func(a, b map[string]any) int {
+		au, _ := a["uuid"].(string)
+		bu, _ := b["uuid"].(string)
+		return strings.Compare(au, bu)
+	})
+	return same[s.versionSeq%len(same)]
 }
 
 func findBy(list any, key, want string) map[string]any {

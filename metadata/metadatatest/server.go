@@ -24,6 +24,13 @@ type Options struct {
 	TrustXFF bool
 	// RandomVersions makes every version change a fresh random UUIDv4, as v0.10.1+ does.
 	RandomVersions bool
+	// Shuffle models rancher-metadata v0.10.x, which builds its lists from Go map iteration: on
+	// every version change (SetTree, Reload, Restart after Reload) hosts, containers, services,
+	// stacks and each stack's services are served in a new random order, and a client whose IP is
+	// shared by several containers (a sidekick with network_mode container:<service>) sees them
+	// in turn as self/container, one per reload. Off keeps the tree's order and picks the
+	// pinned container or the first with that IP.
+	Shuffle bool
 	// Tick models the real server's global ticker: a long-poll's deadline is checked only on
 	// ticks, so it answers between maxWait and maxWait+Tick. Zero means exact deadlines (fast
 	// tests); the real server uses 5 s.
@@ -53,6 +60,7 @@ type Server struct {
 	metaHostUUID string
 	selves       map[string]Self
 	latency      time.Duration
+	outage       bool
 	faults       []*activeFault
 	counts       Counts
 	epoch        time.Time
@@ -176,6 +184,24 @@ func (s *Server) SetLatency(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.latency = d
+}
+
+// SetShuffle switches the Shuffle mode of Options on or off; it takes effect at the next version
+// change.
+func (s *Server) SetShuffle(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.Shuffle = on
+}
+
+// SetOutage makes the server answer every request with 503 Service Unavailable (on) or normally
+// (off), as a metadata service crash-looping behind Rancher's proxy does. Unlike Stop, the
+// requests still arrive and are counted, so a test can bound how often clients retry during an
+// outage. Long-polls waiting when it starts keep waiting.
+func (s *Server) SetOutage(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.outage = on
 }
 
 // SetTrustXFF switches self resolution to the raw X-Forwarded-For header (on) or the remote IP.

@@ -54,7 +54,8 @@ type Service struct {
 	CreateIndex int      `json:"create_index"`
 	Fqdn        string   `json:"fqdn"`
 	Sidekicks   []string `json:"sidekicks"`
-	// PrimaryServiceName names the service a sidekick belongs to; empty for a primary service.
+	// PrimaryServiceName names the primary service of a sidekick entry; empty means the service's
+	// own name, which is what Rancher serves for a primary service.
 	PrimaryServiceName string            `json:"primary_service_name"`
 	Labels             map[string]string `json:"labels"`
 	Links              map[string]string `json:"links"`
