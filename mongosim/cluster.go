@@ -27,6 +27,9 @@ type Options struct {
 	Logger logrus.FieldLogger
 	// Seed seeds election jitter and force-reconfig version jumps; zero means a random seed.
 	Seed uint64
+	// Version is the MongoDB series the nodes present (see ServerVersion); empty means
+	// DefaultVersion. New panics on a series the emulator does not know.
+	Version ServerVersion
 }
 
 // Cluster is a simulated replica set: every node answers the wire protocol on its own TCP
@@ -49,6 +52,8 @@ type Cluster struct {
 	// steps counts simulation steps, so a command can wait for one heartbeat round.
 	steps uint64
 	audit audit
+	// commands counts the commands answered, by name, opcode and result (legacy.go).
+	commands map[commandKey]int
 }
 
 // New starts an empty cluster; add nodes with StartNode. Close it when done.
@@ -56,6 +61,7 @@ func New(opts Options) *Cluster {
 	if opts.SetName == "" {
 		opts.SetName = "rs0"
 	}
+	opts.Version = mustVersion(opts.Version)
 	if opts.ElectionTimeout <= 0 {
 		opts.ElectionTimeout = 400 * time.Millisecond
 	}

@@ -48,6 +48,9 @@ type node struct {
 
 	// observation (kept across wipe: it is what the node did, not what it stores)
 	rolledBack []Entry
+
+	// data is the document store derived from the oplog, and the open cursors (data.go).
+	data *nodeData
 }
 
 func (n *node) self() (Member, bool) { return n.config.Member(n.addr) }
