@@ -1,7 +1,7 @@
 // Package mongosim is an in-process MongoDB replica-set emulator speaking the real wire
 // protocol, so that code proven through go.mongodb.org/mongo-driver/v2 against it is right
 // against real mongod. It presents one server series (Options.Version: 4.4, 5.0, 6.0, 7.0 or 8.0,
-// default 8.0), with that series' wire version, build info, field names and legacy-opcode
+// default 8.0; "4.2" presents only its handshake), with that series' wire version, build info, field names and legacy-opcode
 // rules. It owns the simulated nodes (one TCP listener each, at any "host:port"), their configs,
 // oplogs, elections and replication, and a control and observation API for tests and the demo.
 // The documents themselves are package docstore's job: each node's store is derived from its
@@ -41,7 +41,9 @@
 //	                                                   heartbeat interval (driver default 10 s)
 //	ping, endSessions, buildInfo                     yes; version 4.4.29 / 5.0.31 / 6.0.20 /
 //	                                                   7.0.16 / 8.0.4, maxWireVersion 9 / 13 /
-//	                                                   17 / 21 / 25, minWireVersion 0
+//	                                                   17 / 21 / 25, minWireVersion 0; "4.2"
+//	                                                   answers 4.2.25 / wire 8 so that clients
+//	                                                   refuse it, and is 4.4 otherwise
 //	member delay field                               slaveDelay on 4.4, secondaryDelaySecs from
 //	                                                   5.0 (config, hello, reconfig input, errors)
 //	replSetGetStatus (members, health, optimes)      yes; pingMs always 0

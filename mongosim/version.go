@@ -9,12 +9,15 @@ import (
 )
 
 // ServerVersion is a MongoDB release series the emulator presents: "4.4", "5.0", "6.0", "7.0"
-// or "8.0". It decides maxWireVersion, buildInfo, the name of the member delay field, the
+// or "8.0" (and "4.2" for the handshake only, see Version42). It decides maxWireVersion, buildInfo, the name of the member delay field, the
 // implicit default write concern, and whether commands may arrive as legacy OP_QUERY.
 type ServerVersion string
 
-// The series the emulator can present.
+// The series the emulator can present. Version42 presents only 4.2's handshake (wire version
+// 8): clients that need 4.4 refuse it as they refuse a real 4.2, which is what it is for; past
+// the handshake it behaves as 4.4.
 const (
+	Version42 ServerVersion = "4.2"
 	Version44 ServerVersion = "4.4"
 	Version50 ServerVersion = "5.0"
 	Version60 ServerVersion = "6.0"
@@ -46,6 +49,7 @@ type versionInfo struct {
 }
 
 var versions = map[ServerVersion]versionInfo{
+	Version42: {full: "4.2.25", array: [4]int32{4, 2, 25, 0}, maxWire: 8, opQueryCommands: true, slaveDelay: true},
 	Version44: {full: "4.4.29", array: [4]int32{4, 4, 29, 0}, maxWire: 9, opQueryCommands: true, slaveDelay: true},
 	Version50: {full: "5.0.31", array: [4]int32{5, 0, 31, 0}, maxWire: 13, opQueryCommands: true, implicitMajority: true},
 	Version60: {full: "6.0.20", array: [4]int32{6, 0, 20, 0}, maxWire: 17, implicitMajority: true},

@@ -21,10 +21,13 @@ func TestVersionPresented(t *testing.T) {
 	}{
 		Version44: {9, "4.4."}, Version50: {13, "5.0."}, Version60: {17, "6.0."}, Version70: {21, "7.0."}, Version80: {25, "8.0."},
 	}
-	if len(Versions()) != len(want) {
+	if len(Versions()) != len(want)+1 {
 		t.Fatalf("Versions() = %v", Versions())
 	}
 	for _, v := range Versions() {
+		if v == Version42 {
+			continue
+		}
 		t.Run(string(v), func(t *testing.T) {
 			c, addrs := newTestClusterWith(t, 1, Options{ElectionTimeout: testElectionTimeout, Version: v})
 			cl := directClient(t, addrs[0])
@@ -47,8 +50,8 @@ func TestVersionPresented(t *testing.T) {
 			}
 		})
 	}
-	if _, err := ParseVersion("4.2"); err == nil {
-		t.Error("ParseVersion accepts 4.2")
+	if _, err := ParseVersion("3.6"); err == nil {
+		t.Error("ParseVersion accepts 3.6")
 	}
 	if v, err := ParseVersion(""); err != nil || v != DefaultVersion {
 		t.Errorf("ParseVersion(\"\") = %v, %v", v, err)
@@ -244,5 +247,15 @@ func TestImplicitDefaultWriteConcern(t *testing.T) {
 				t.Fatalf("majority-acknowledged writes = %d, want %d", got, tc.majority)
 			}
 		})
+	}
+}
+
+// TestVersion42RefusedByDriver: the Go driver (4.4 and later) refuses a node presenting 4.2, with
+// the compatibility error naming its wire version, as it refuses a real 4.2.
+func TestVersion42RefusedByDriver(t *testing.T) {
+	_, addrs := newTestClusterWith(t, 1, Options{ElectionTimeout: testElectionTimeout, Version: Version42})
+	_, err := run(t, directClient(t, addrs[0]), bson.D{{Key: "buildInfo", Value: 1}})
+	if err == nil || !strings.Contains(err.Error(), "reports wire version 8") {
+		t.Fatalf("buildInfo on 4.2: %v, want the driver's wire version error", err)
 	}
 }

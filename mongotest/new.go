@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/replset-agent/replset-agent/mongosim"
 )
 
 // Kinds reported by Cluster.Kind.
@@ -28,6 +30,9 @@ type Options struct {
 	Logger logrus.FieldLogger
 	// ForceEmulator ignores MONGOD_BIN and PATH.
 	ForceEmulator bool
+	// Version is the MongoDB series the emulator presents (mongosim.Options.Version); empty means
+	// the emulator's default. Real mongod is whatever MONGOD_BIN is.
+	Version mongosim.ServerVersion
 }
 
 // New returns a cluster with no nodes started, closed automatically when the test ends: real
