@@ -321,7 +321,11 @@ func (cc *cmdCtx) finishWrite(w *writeContext, ops []docstore.Op, reply bson.D) 
 	return reply
 }
 
-func (cc *cmdCtx) insert() (bson.D, error) {
+// writeBatch runs a write command's statements (documents, updates or deletes) in order, each
+// through stmt, which returns the operations it performed even when it fails. An ordered batch
+// stops at the first failure. reply builds the counters once the batch is done; writeErrors and
+// the write concern's outcome are added to it.
+func (cc *cmdCtx) writeBatch(name string, stmt func(w *writeContext, i int, st bson.D) ([]docstore.Op, error), reply func() bson.D) (bson.D, error) {
 	w, err := cc.beginWrite()
 	if err != nil {
 		return nil, err
@@ -329,32 +333,28 @@ func (cc *cmdCtx) insert() (bson.D, error) {
 	if err := docstore.CheckNamespace(w.ns); err != nil {
 		return nil, fromStore(err)
 	}
-	docs, err := cc.statements(w.cmd, "documents")
+	stmts, err := cc.statements(w.cmd, name)
 	if err != nil {
 		return nil, err
 	}
 	ordered := !boolFalse(w.cmd, "ordered")
 	var ops []docstore.Op
 	var writeErrors bson.A
-	for i, d := range docs {
-		raw, err := bson.Marshal(d)
-		if err == nil {
-			var op docstore.Op
-			if op, err = w.store.Insert(w.ns, raw); err == nil {
-				ops = append(ops, op)
-				continue
+	for i, st := range stmts {
+		stOps, err := stmt(w, i, st)
+		ops = append(ops, stOps...)
+		if err != nil {
+			writeErrors = append(writeErrors, writeErrorDoc(i, err))
+			if ordered {
+				break
 			}
 		}
-		writeErrors = append(writeErrors, writeErrorDoc(i, err))
-		if ordered {
-			break
-		}
 	}
-	reply := bson.D{{Key: "n", Value: int32(len(ops))}}
+	r := reply()
 	if len(writeErrors) > 0 {
-		reply = append(reply, bson.E{Key: "writeErrors", Value: writeErrors})
+		r = append(r, bson.E{Key: "writeErrors", Value: writeErrors})
 	}
-	return cc.finishWrite(w, ops, reply), nil
+	return cc.finishWrite(w, ops, r), nil
 }
 
 // boolFalse reports whether a boolean option is present and false (ordered defaults to true).
@@ -363,48 +363,42 @@ func boolFalse(cmd bson.D, name string) bool {
 	return ok && !boolField(bson.D{{Key: name, Value: v}}, name)
 }
 
+func (cc *cmdCtx) insert() (bson.D, error) {
+	n := 0
+	return cc.writeBatch("documents", func(w *writeContext, _ int, d bson.D) ([]docstore.Op, error) {
+		raw, err := bson.Marshal(d)
+		if err != nil {
+			return nil, err
+		}
+		op, err := w.store.Insert(w.ns, raw)
+		if err != nil {
+			return nil, err
+		}
+		n++
+		return []docstore.Op{op}, nil
+	}, func() bson.D { return bson.D{{Key: "n", Value: int32(n)}} })
+}
+
 func (cc *cmdCtx) update() (bson.D, error) {
-	w, err := cc.beginWrite()
-	if err != nil {
-		return nil, err
-	}
-	if err := docstore.CheckNamespace(w.ns); err != nil {
-		return nil, fromStore(err)
-	}
-	stmts, err := cc.statements(w.cmd, "updates")
-	if err != nil {
-		return nil, err
-	}
-	ordered := !boolFalse(w.cmd, "ordered")
-	var ops []docstore.Op
-	var writeErrors, upserted bson.A
 	var n, modified int64
+	var upserted bson.A
 	now := time.Now()
-	for i, st := range stmts {
-		res, stOps, err := cc.updateStatement(w, st, now)
-		ops = append(ops, stOps...)
+	return cc.writeBatch("updates", func(w *writeContext, i int, st bson.D) ([]docstore.Op, error) {
+		res, ops, err := cc.updateStatement(w, st, now)
 		n += res.Matched
 		modified += res.Modified
 		if res.UpsertedID != nil {
 			n++
 			upserted = append(upserted, bson.D{{Key: "index", Value: int32(i)}, {Key: "_id", Value: res.UpsertedID}})
 		}
-		if err != nil {
-			writeErrors = append(writeErrors, writeErrorDoc(i, err))
-			if ordered {
-				break
-			}
+		return ops, err
+	}, func() bson.D {
+		r := bson.D{{Key: "n", Value: int32(n)}}
+		if len(upserted) > 0 {
+			r = append(r, bson.E{Key: "upserted", Value: upserted})
 		}
-	}
-	reply := bson.D{{Key: "n", Value: int32(n)}}
-	if len(upserted) > 0 {
-		reply = append(reply, bson.E{Key: "upserted", Value: upserted})
-	}
-	reply = append(reply, bson.E{Key: "nModified", Value: int32(modified)})
-	if len(writeErrors) > 0 {
-		reply = append(reply, bson.E{Key: "writeErrors", Value: writeErrors})
-	}
-	return cc.finishWrite(w, ops, reply), nil
+		return append(r, bson.E{Key: "nModified", Value: int32(modified)})
+	})
 }
 
 func (cc *cmdCtx) updateStatement(w *writeContext, st bson.D, now time.Time) (docstore.UpdateResult, []docstore.Op, error) {
@@ -433,50 +427,23 @@ func (cc *cmdCtx) updateStatement(w *writeContext, st bson.D, now time.Time) (do
 }
 
 func (cc *cmdCtx) delete() (bson.D, error) {
-	w, err := cc.beginWrite()
-	if err != nil {
-		return nil, err
-	}
-	if err := docstore.CheckNamespace(w.ns); err != nil {
-		return nil, fromStore(err)
-	}
-	stmts, err := cc.statements(w.cmd, "deletes")
-	if err != nil {
-		return nil, err
-	}
-	ordered := !boolFalse(w.cmd, "ordered")
-	var ops []docstore.Op
-	var writeErrors bson.A
 	var n int64
-	for i, st := range stmts {
+	return cc.writeBatch("deletes", func(w *writeContext, _ int, st bson.D) ([]docstore.Op, error) {
 		q, err := docField(st, "q")
-		if err == nil {
-			err = refuseCollation(st)
-		}
-		if err == nil {
-			limit, ok := intField(st, "limit")
-			if !ok {
-				err = cmdErr(CodeFailedToParse, "BSON field 'delete.deletes.limit' is missing but a required field")
-			} else {
-				var k int64
-				var stOps []docstore.Op
-				k, stOps, err = w.store.Delete(w.ns, q, limit)
-				n += k
-				ops = append(ops, stOps...)
-			}
-		}
 		if err != nil {
-			writeErrors = append(writeErrors, writeErrorDoc(i, err))
-			if ordered {
-				break
-			}
+			return nil, err
 		}
-	}
-	reply := bson.D{{Key: "n", Value: int32(n)}}
-	if len(writeErrors) > 0 {
-		reply = append(reply, bson.E{Key: "writeErrors", Value: writeErrors})
-	}
-	return cc.finishWrite(w, ops, reply), nil
+		if err := refuseCollation(st); err != nil {
+			return nil, err
+		}
+		limit, ok := intField(st, "limit")
+		if !ok {
+			return nil, cmdErr(CodeFailedToParse, "BSON field 'delete.deletes.limit' is missing but a required field")
+		}
+		k, ops, err := w.store.Delete(w.ns, q, limit)
+		n += k
+		return ops, err
+	}, func() bson.D { return bson.D{{Key: "n", Value: int32(n)}} })
 }
 
 func (cc *cmdCtx) findAndModify() (bson.D, error) {

@@ -44,6 +44,23 @@ func TestDataPlaneThroughDriver(t *testing.T) {
 	if !mongo.IsDuplicateKeyError(err) {
 		t.Fatalf("the driver does not see a duplicate key error: %v", err)
 	}
+	// An unordered batch goes on after a failed statement; an ordered one stops there.
+	batch := []any{bson.D{{Key: "email", Value: "u1@x"}}, bson.D{{Key: "email", Value: "a@x"}}, bson.D{{Key: "email", Value: "u2@x"}}}
+	var bwe mongo.BulkWriteException
+	im, err := users.InsertMany(ctx, batch, options.InsertMany().SetOrdered(false))
+	if !errors.As(err, &bwe) || len(bwe.WriteErrors) != 1 || bwe.WriteErrors[0].Index != 1 || len(im.InsertedIDs) != 2 {
+		t.Fatalf("unordered batch: %v %v", im, err)
+	}
+	if _, err := users.DeleteMany(ctx, bson.D{{Key: "email", Value: bson.D{{Key: "$in", Value: bson.A{"u1@x", "u2@x"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	im, err = users.InsertMany(ctx, batch)
+	if !errors.As(err, &bwe) || len(bwe.WriteErrors) != 1 || len(im.InsertedIDs) != 1 {
+		t.Fatalf("ordered batch: %v %v", im, err)
+	}
+	if _, err := users.DeleteMany(ctx, bson.D{{Key: "email", Value: "u1@x"}}); err != nil {
+		t.Fatal(err)
+	}
 
 	res, err := users.UpdateOne(ctx, bson.D{{Key: "email", Value: "a@x"}}, bson.D{{Key: "$set", Value: bson.D{{Key: "name", Value: "Ann"}}}, {Key: "$inc", Value: bson.D{{Key: "n", Value: 10}}}, {Key: "$addToSet", Value: bson.D{{Key: "rooms", Value: "r2"}}}})
 	if err != nil || res.MatchedCount != 1 || res.ModifiedCount != 1 {

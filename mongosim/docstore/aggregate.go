@@ -17,10 +17,13 @@ func (s *Store) Aggregate(ns string, pipeline []bson.D) ([]bson.Raw, error) {
 		}
 	}
 	for _, stage := range pipeline {
+		stage, err := canon(stage)
+		if err != nil {
+			return nil, err
+		}
 		if len(stage) != 1 {
 			return nil, errorf(CodeBadValue, "A pipeline stage specification object must contain exactly one field.")
 		}
-		var err error
 		if docs, err = runStage(stage[0], docs); err != nil {
 			return nil, err
 		}

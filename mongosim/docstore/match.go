@@ -58,6 +58,10 @@ type valueTest func(vals []any, missing bool) bool
 
 // Compile parses a filter document. An empty or nil filter matches every document.
 func Compile(filter bson.D) (*Matcher, error) {
+	filter, err := canon(filter)
+	if err != nil {
+		return nil, err
+	}
 	c, err := compileFilter(filter)
 	if err != nil {
 		return nil, err

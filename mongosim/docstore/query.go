@@ -18,6 +18,9 @@ type Query struct {
 // Find returns the matching documents, sorted, skipped, limited and projected. A collection that
 // does not exist holds no documents.
 func (s *Store) Find(ns string, q Query) ([]bson.Raw, error) {
+	if err := canonAll(&q.Sort, &q.Projection); err != nil {
+		return nil, err
+	}
 	recs, err := s.selectRecords(ns, q.Filter, q.Sort, q.Skip, q.Limit)
 	if err != nil {
 		return nil, err
@@ -48,6 +51,10 @@ func (s *Store) Count(ns string, filter bson.D, skip, limit int64) (int64, error
 }
 
 func (s *Store) selectRecords(ns string, filter, sortSpec bson.D, skip, limit int64) ([]*record, error) {
+	filter, err := canon(filter)
+	if err != nil {
+		return nil, err
+	}
 	m, err := Compile(filter)
 	if err != nil {
 		return nil, err
@@ -64,7 +71,7 @@ func (s *Store) selectRecords(ns string, filter, sortSpec bson.D, skip, limit in
 		return nil, nil
 	}
 	var out []*record
-	for _, r := range c.records {
+	for _, r := range c.candidates(filter) {
 		if m.Match(r.doc) {
 			out = append(out, r)
 		}
@@ -320,4 +327,24 @@ func excludeValue(v any, children map[string]*projNode) any {
 		return out
 	}
 	return v
+}
+
+// candidates narrows a scan to the one document a filter's top-level _id equality can match (the
+// way Let's Chat and connect-mongo look up users and sessions); the matcher still decides.
+func (c *collection) candidates(filter bson.D) []*record {
+	for _, e := range filter {
+		if e.Key != "_id" {
+			continue
+		}
+		switch v := e.Value.(type) {
+		case bson.D, bson.A, bson.Regex, nil, bson.Undefined:
+			// Operators, arrays (element matching) and null (missing) need the scan.
+		default:
+			if i, ok := c.byID[keyOf(v)]; ok {
+				return c.records[i : i+1]
+			}
+			return nil
+		}
+	}
+	return c.records
 }

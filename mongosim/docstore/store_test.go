@@ -475,3 +475,30 @@ func TestReplayMatchesPrimary(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupByID: a filter on _id finds the document whatever number type names it, and the rest
+// of the filter still applies.
+func TestLookupByID(t *testing.T) {
+	s := New()
+	for _, d := range []string{`{"_id": 1, "x": 2}`, `{"_id": 2, "x": 3}`, `{"_id": {"a": 1}}`} {
+		if _, err := s.Insert("db.c", raw(t, j(t, d))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		filter bson.D
+		want   int
+	}{
+		{bson.D{{Key: "_id", Value: 1}}, 1},
+		{bson.D{{Key: "_id", Value: 2.0}}, 1},
+		{bson.D{{Key: "_id", Value: int64(1)}, {Key: "x", Value: 3}}, 0},
+		{bson.D{{Key: "_id", Value: 9}}, 0},
+		{bson.D{{Key: "_id", Value: bson.D{{Key: "a", Value: 1}}}}, 1},
+		{bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: bson.A{1, 2}}}}}, 2},
+	}
+	for _, tc := range cases {
+		if n, err := s.Count("db.c", tc.filter, 0, 0); err != nil || n != int64(tc.want) {
+			t.Errorf("count %v = %d, %v; want %d", tc.filter, n, err, tc.want)
+		}
+	}
+}

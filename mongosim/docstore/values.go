@@ -434,6 +434,31 @@ func marshalDoc(d bson.D) (bson.Raw, error) {
 	return b, nil
 }
 
+// canon re-encodes a document given by a Go caller, so that its values have the types docstore
+// works on (an int becomes int32 or int64, a bson.M a bson.D, and so on).
+func canon(d bson.D) (bson.D, error) {
+	if d == nil {
+		return nil, nil
+	}
+	raw, err := bson.Marshal(d)
+	if err != nil {
+		return nil, errorf(CodeBadValue, "cannot encode document: %v", err)
+	}
+	return decodeDoc(raw)
+}
+
+// canonAll is canon for several documents at once.
+func canonAll(ds ...*bson.D) error {
+	for _, d := range ds {
+		c, err := canon(*d)
+		if err != nil {
+			return err
+		}
+		*d = c
+	}
+	return nil
+}
+
 // decodeDoc decodes raw BSON into the representation docstore works on.
 func decodeDoc(raw bson.Raw) (bson.D, error) {
 	var d bson.D

@@ -67,6 +67,9 @@ func (s *Store) Update(ns string, filter, update bson.D, multi, upsert bool, now
 	if err := checkNS(ns); err != nil {
 		return res, nil, err
 	}
+	if err := canonAll(&filter, &update); err != nil {
+		return res, nil, err
+	}
 	spec, err := parseUpdate(update)
 	if err != nil {
 		return res, nil, err
@@ -210,6 +213,9 @@ func (s *Store) FindAndModify(ns string, f FindAndModify, now time.Time) (FindAn
 	if err := checkNS(ns); err != nil {
 		return res, nil, err
 	}
+	if err := canonAll(&f.Query, &f.Sort, &f.Update, &f.Fields); err != nil {
+		return res, nil, err
+	}
 	if f.Remove && (f.Update != nil || f.New || f.Upsert) {
 		return res, nil, errorf(CodeFailedToParse, "Cannot specify both an update and remove=true")
 	}
@@ -312,6 +318,10 @@ func (s *Store) CreateIndexes(ns string, specs []bson.D) (IndexResult, []Op, err
 	}
 	var parsed []*index
 	for _, sp := range specs {
+		sp, err := canon(sp)
+		if err != nil {
+			return res, nil, err
+		}
 		ix, err := parseIndexSpec(sp)
 		if err != nil {
 			return res, nil, err
