@@ -520,25 +520,45 @@ func (cc *cmdCtx) createIndexes() (bson.D, error) {
 		return append(reply, bson.E{Key: "note", Value: "all indexes already exist"}), nil
 	}
 	reply = append(reply, bson.E{Key: "commitQuorum", Value: "votingMembers"})
-	// Since 4.4 an index build commits only when every voting data-bearing member has built it
-	// (commitQuorum "votingMembers"), so the command waits for all of them, reachable or not.
-	voters := int64(0)
-	for _, m := range cc.n.config.Members {
-		if m.dataBearingVoter() {
-			voters++
-		}
+	written := cc.c.logOpsLocked(cc.n, ops)
+	if err := cc.c.awaitCommitQuorumLocked(cc, written[len(written)-1], w.deadline); err != nil {
+		return nil, err
 	}
-	quorum := *w
-	quorum.wc = writeConcern{w: max(voters, w.wc.w), majority: false}
-	reply = cc.finishWrite(&quorum, ops, reply)
-	if w.wc.majority {
-		if last := lastOpTime(cc.n.oplog); cc.n.commitPoint.Compare(last) < 0 {
-			if wce := cc.c.awaitWriteConcernLocked(cc, w.wc, []OpTime{last}, w.deadline); wce != nil {
-				reply = append(reply, bson.E{Key: "writeConcernError", Value: wce})
-			}
+	if w.wc.majority || w.wc.w > 1 {
+		if wce := cc.c.awaitWriteConcernLocked(cc, w.wc, written, w.deadline); wce != nil {
+			reply = append(reply, bson.E{Key: "writeConcernError", Value: wce})
 		}
 	}
 	return reply, nil
+}
+
+// awaitCommitQuorumLocked waits, as an index build does since 4.4 (commitQuorum
+// "votingMembers"), until every voting data-bearing member of the current config holds the
+// build: a voter that is down holds it up until it returns or leaves the config. maxTimeMS ends
+// the wait with 50, the build going on; losing the primary role ends it with 11602.
+func (c *Cluster) awaitCommitQuorumLocked(cc *cmdCtx, last OpTime, deadline time.Time) error {
+	n := cc.n
+	term := n.term
+	built := func() bool {
+		for _, m := range n.config.Members {
+			x := c.nodes[m.Host]
+			if !m.dataBearingVoter() {
+				continue
+			}
+			if x == nil || (x != n && !c.linkedLocked(n, x)) || indexOf(x.oplog, last) < 0 {
+				return false
+			}
+		}
+		return true
+	}
+	res := c.waitLocked(cc.down, deadline, func() bool { return n.state != StatePrimary || n.term != term || built() })
+	switch {
+	case res == waitOK && n.state == StatePrimary && n.term == term:
+		return nil
+	case res == waitTimeout:
+		return cmdErr(CodeMaxTimeMSExpired, "operation exceeded time limit")
+	}
+	return cmdErr(CodeInterruptedDueToReplStateChange, "Index build interrupted due to change in replication state")
 }
 
 func (cc *cmdCtx) create() (bson.D, error) {

@@ -316,3 +316,29 @@ func TestRollbackUndoesUpdatesAndDeletes(t *testing.T) {
 		t.Fatalf("majority writes lost: %v", lost)
 	}
 }
+
+// TestCreateIndexesWaitsForEveryVoter: since 4.4 an index build commits when every voting member
+// has it, so createIndexes waits for a voter that is down (maxTimeMS ends the wait with 50) and
+// completes once the voter is back.
+func TestCreateIndexesWaitsForEveryVoter(t *testing.T) {
+	c, addrs := newTestCluster(t, 3)
+	initiate(t, c, addrs)
+	p := waitPrimary(t, c)
+	down := addrs[indexNot(addrs, p)]
+	if err := c.CrashNode(down); err != nil {
+		t.Fatal(err)
+	}
+	db := directClient(t, p).Database("app")
+	ctx := ctxT(t, 30*time.Second)
+	_, err := db.RunCommand(ctx, bson.D{{Key: "createIndexes", Value: "c"}, {Key: "indexes", Value: bson.A{bson.D{{Key: "key", Value: bson.D{{Key: "a", Value: 1}}}, {Key: "name", Value: "a_1"}}}}, {Key: "maxTimeMS", Value: 300}}).Raw()
+	if codeOf(err) != CodeMaxTimeMSExpired {
+		t.Fatalf("createIndexes with a voter down: %v, want 50", err)
+	}
+	if err := c.StartNode(down); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := db.RunCommand(ctx, bson.D{{Key: "createIndexes", Value: "c"}, {Key: "indexes", Value: bson.A{bson.D{{Key: "key", Value: bson.D{{Key: "b", Value: 1}}}, {Key: "name", Value: "b_1"}}}}}).Raw()
+	if err != nil || raw.Lookup("numIndexesAfter").Int32() != 3 || raw.Lookup("commitQuorum").StringValue() != "votingMembers" {
+		t.Fatalf("createIndexes with every voter up: %v %v", raw, err)
+	}
+}

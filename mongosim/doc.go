@@ -79,8 +79,9 @@
 //	                                                   cursors die with the node (43); no idle
 //	                                                   cursor timeout
 //	createIndexes, listIndexes, listCollections,     yes; createIndexes waits for every voting
-//	  create, drop, dropDatabase                       data-bearing member (commitQuorum
-//	                                                   votingMembers, 4.4+); listIndexes of a
+//	  create, drop, dropDatabase                       data-bearing member of the current config
+//	                                                   (commitQuorum votingMembers, 4.4+;
+//	                                                   maxTimeMS -> 50); listIndexes of a
 //	                                                   missing collection -> 26; drop of one
 //	                                                   -> 26 before 7.0, ok from 7.0; insert
 //	                                                   into db.system.indexes -> 73

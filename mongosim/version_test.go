@@ -141,6 +141,15 @@ func TestOpQueryByVersion(t *testing.T) {
 				if unknown.Lookup("code").Int32() != CodeCommandNotFound || unknown.Lookup("errmsg").StringValue() != "no such command: 'frobnicate'" {
 					t.Fatalf("unknown command over OP_QUERY: %v", unknown)
 				}
+				// A cursor over OP_QUERY, as the Node driver 2.2 pages through a result.
+				sendOpQuery(t, conn, r, "letschat.$cmd", 0, bson.D{{Key: "insert", Value: "messages"}, {Key: "documents", Value: bson.A{bson.D{{Key: "text", Value: "b"}}, bson.D{{Key: "text", Value: "c"}}}}})
+				_, first := sendOpQuery(t, conn, r, "letschat.$cmd", 0, bson.D{{Key: "find", Value: "messages"}, {Key: "batchSize", Value: 1}})
+				id := first.Lookup("cursor", "id").Int64()
+				_, more := sendOpQuery(t, conn, r, "letschat.$cmd", 0, bson.D{{Key: "getMore", Value: id}, {Key: "collection", Value: "messages"}, {Key: "batchSize", Value: 5}})
+				next, _ := more.Lookup("cursor", "nextBatch").Array().Values()
+				if id == 0 || len(next) != 2 || more.Lookup("cursor", "id").Int64() != 0 {
+					t.Fatalf("getMore over OP_QUERY: first %v, more %v", first, more)
+				}
 				return
 			}
 			for name, reply := range map[string]bson.Raw{"insert": ins, "find": find, "frobnicate": unknown} {
