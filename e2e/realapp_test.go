@@ -129,7 +129,9 @@ func TestRealLetschat(t *testing.T) {
 	e.loseHosts(rest[0])
 	e.waitSettled("a seed host lost", []*host{rest[1], h[3], h[4]})
 	lastSeedAt := e.loseHosts(rest[1])
+	var restartedAfter time.Duration
 	waitFor(t, "Let's Chat restarted on the new URI", 2*time.Minute, func() (bool, string) {
+		restartedAfter = time.Since(lastSeedAt)
 		st, err := lc.proc.letschatStatus()
 		if err != nil {
 			return false, err.Error()
@@ -137,17 +139,22 @@ func TestRealLetschat(t *testing.T) {
 		return st.Supervisor.PID != firstPID && st.Supervisor.PID != 0 && st.Supervisor.State == "running" && slices.Equal(uriHosts(st.Supervisor.ChildURI), addrsOf(h[3:5])),
 			fmt.Sprintf("pid %d state %s child URI %s", st.Supervisor.PID, st.Supervisor.State, st.Supervisor.ChildURI)
 	})
+	waitFor(t, "Let's Chat serves /login again", 3*time.Minute, func() (bool, string) { return c.up(), "no answer yet" })
+	servingAfter := time.Since(lastSeedAt)
 	var back time.Duration
+	failed := 0
 	waitFor(t, "a post after the seeds-lost restart", 3*time.Minute, func() (bool, string) {
 		m, err := c.postWithin(5*time.Second, room.ID, "after restart")
 		if err != nil {
+			failed++
 			return false, err.Error()
 		}
 		back = time.Since(lastSeedAt)
 		acked = append(acked, m)
 		return true, ""
 	})
-	t.Logf("timing: last seed lost → first successful post on the new URI %s", back.Round(10*time.Millisecond))
+	t.Logf("timing: last seed lost → Let's Chat restarted on the new URI %s → serves /login %s → first successful post %s (%d failed posts)",
+		restartedAfter.Round(10*time.Millisecond), servingAfter.Round(10*time.Millisecond), back.Round(10*time.Millisecond), failed)
 	checkMessages(t, c, room.ID, acked)
 	e.waitSettled("the old seeds removed", h[3:5])
 
