@@ -32,7 +32,8 @@
 //	               arrayFilters refused
 //	Indexes        createIndexes (equivalent index: no-op; name or key conflicts 85/86; a unique
 //	               index over duplicates fails with 11000), listIndexes; unique and sparse are
-//	               enforced, text and TTL indexes are recorded but neither searched nor expired
+//	               enforced, parallel arrays in a compound index refused (171), text and TTL
+//	               indexes are recorded but neither searched nor expired
 //	Aggregation    $match $sort $skip $limit $project $count $group (_id and $sum $avg $min
 //	               $max $first $last $push $addToSet over constants and "$paths") $unwind
 package docstore

@@ -25,6 +25,36 @@ func idIndex() *index {
 	}
 }
 
+// CodeCannotIndexParallelArrays is mongod's refusal of a document with arrays in two fields of
+// one compound index.
+const CodeCannotIndexParallelArrays int32 = 171
+
+func init() { CodeNames[CodeCannotIndexParallelArrays] = "CannotIndexParallelArrays" }
+
+// checkParallelArrays refuses a document that has arrays in more than one field of a compound
+// index, as mongod does (the index would need every combination of their elements).
+func (c *collection) checkParallelArrays(doc bson.D) error {
+	for _, ix := range c.indexes {
+		if len(ix.key) < 2 || isTextIndex(ix.key) {
+			continue
+		}
+		var arrays []string
+		for _, k := range ix.key {
+			vals, _ := lookup(doc, splitPath(k.Key))
+			for _, v := range vals {
+				if _, ok := v.(bson.A); ok {
+					arrays = append(arrays, k.Key)
+					break
+				}
+			}
+		}
+		if len(arrays) > 1 {
+			return errorf(CodeCannotIndexParallelArrays, "cannot index parallel arrays [%s] [%s]", arrays[1], arrays[0])
+		}
+	}
+	return nil
+}
+
 // indexKey is one key a document contributes to an index, encoded and as a document for errors.
 type indexKey struct {
 	key   string

@@ -132,6 +132,15 @@ func TestSparseAndMultikeyUniqueIndexes(t *testing.T) {
 	if _, err := s.Insert(ns, raw(t, j(t, `{"tags": ["x", "b"]}`))); codeOf(err) != CodeDuplicateKey {
 		t.Fatalf("multikey duplicate: %v", err)
 	}
+	if _, _, err := s.CreateIndexes(ns, []bson.D{j(t, `{"key": {"a": 1, "b": 1}, "name": "a_1_b_1"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Insert(ns, raw(t, j(t, `{"a": [1, 2], "b": [3, 4]}`))); codeOf(err) != CodeCannotIndexParallelArrays {
+		t.Fatalf("parallel arrays: %v", err)
+	}
+	if _, err := s.Insert(ns, raw(t, j(t, `{"a": [1, 2], "b": 3}`))); err != nil {
+		t.Fatalf("one array in a compound index: %v", err)
+	}
 }
 
 func TestCreateIndexesConflicts(t *testing.T) {

@@ -41,7 +41,11 @@ func (s *Store) storeNew(ns string, doc bson.D) (Op, error) {
 		return Op{}, err
 	}
 	c, created := s.collFor(ns)
-	if err := c.checkUnique(doc, ""); err != nil {
+	err = c.checkParallelArrays(doc)
+	if err == nil {
+		err = c.checkUnique(doc, "")
+	}
+	if err != nil {
 		if created {
 			delete(s.colls, ns)
 		}
@@ -122,6 +126,9 @@ func (s *Store) rewrite(ns string, r *record, spec *updateSpec, now time.Time) (
 		return Op{}, false, nil
 	}
 	c := s.colls[ns]
+	if err := c.checkParallelArrays(doc); err != nil {
+		return Op{}, false, err
+	}
 	if err := c.checkUnique(doc, r.id); err != nil {
 		return Op{}, false, err
 	}
@@ -354,6 +361,14 @@ func (s *Store) CreateIndexes(ns string, specs []bson.D) (IndexResult, []Op, err
 		for _, old := range c.indexes {
 			if compareDocs(old.key, ix.key) == 0 && sameOptions(old, ix) {
 				return res, ops, errorf(CodeIndexOptionsConflict, "Index already exists with a different name: %s", old.name)
+			}
+		}
+		if len(ix.key) > 1 {
+			probe := &collection{ns: ns, indexes: []*index{ix}}
+			for _, r := range c.records {
+				if err := probe.checkParallelArrays(r.doc); err != nil {
+					return res, ops, err
+				}
 			}
 		}
 		if ix.unique {
