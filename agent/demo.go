@@ -35,6 +35,9 @@ type demoConfig struct {
 	StepLimit time.Duration
 	Verbose   bool
 	Mongod    string
+	// Version is the MongoDB series the emulator presents; empty means 5.0, the newest Let's Chat
+	// can use.
+	Version mongosim.ServerVersion
 }
 
 func (c *demoConfig) options() *optionSet {
@@ -146,8 +149,13 @@ func newDemo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) (*de
 		d.nodes = mongodproc.New(cfg.Mongod, "letschat", dir)
 		d.backend = "real mongod " + cfg.Mongod
 	} else {
-		d.nodes = mongosim.New(mongosim.Options{SetName: "letschat", ElectionTimeout: 500 * time.Millisecond, Logger: d.log.WithField("component", "mongosim")})
-		d.backend = "mongosim"
+		version := cfg.Version
+		if version == "" {
+			version = mongosim.Version50
+		}
+		sim := mongosim.New(mongosim.Options{SetName: "letschat", ElectionTimeout: 500 * time.Millisecond, Logger: d.log.WithField("component", "mongosim"), Version: version})
+		d.nodes = sim
+		d.backend = "mongosim presenting MongoDB " + sim.FullVersion()
 	}
 
 	d.tree = metadatatest.NewTree()
@@ -576,6 +584,7 @@ func (d *demo) run() error {
 	d.mu.Unlock()
 	d.printf("\nSummary (%.1fs):\n%s\n", time.Since(d.start).Seconds(), strings.Join(d.summaries, "\n"))
 	d.printf("  final set: %s\n  Let's Chat URI: %s\n  Let's Chat restarts: %d (policy seeds-lost)\n", d.view(), d.currentURI(), restarts)
+	d.printf("  MongoDB: %s\n", d.versionSummary())
 	if sim, ok := d.nodes.(*mongosim.Cluster); ok {
 		if v := sim.SafetyViolations(); len(v) > 0 {
 			return fmt.Errorf("unsafe configs were installed: %s", strings.Join(v, "; "))

@@ -23,6 +23,7 @@ type letschatRole struct {
 	m       *metrics
 	watcher *metadata.Watcher
 	sup     *lcconfig.Supervisor
+	version *versionWatch // the set's MongoDB version (version.go)
 
 	self selfTracker // whether metadata names this agent's container
 
@@ -42,6 +43,7 @@ type letschatOptions struct {
 
 func newLetschatRole(cfg letschatConfig, o letschatOptions) (*letschatRole, error) {
 	r := &letschatRole{cfg: cfg, log: o.Logger.WithField("role", "letschat"), m: newMetrics("letschat")}
+	r.version = newVersionWatch(r.log, r.m.registry, "letschat", false, true)
 	w, err := newWatcher(&cfg.commonConfig, letschatScope(&cfg.commonConfig, cfg.LetschatService), r.log, r.m)
 	if err != nil {
 		return nil, err
@@ -100,6 +102,7 @@ func (r *letschatRole) run(ctx context.Context, signals <-chan os.Signal) int {
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Go(func() { follow(ctx, r.watcher, r.apply) })
+	wg.Go(func() { r.watchVersion(ctx) })
 	go func() {
 		for {
 			select {
@@ -198,6 +201,7 @@ type letschatStatus struct {
 	Supervisor lcconfig.Status `json:"supervisor"`
 	Metadata   metadata.Stats  `json:"metadata"`
 	Members    []string        `json:"members"`
+	MongoDB    *versionStatus  `json:"mongodb,omitempty"`
 	LastError  string          `json:"last_error,omitempty"`
 }
 
@@ -209,6 +213,7 @@ func (r *letschatRole) status() letschatStatus {
 		Supervisor: r.sup.Status(),
 		Metadata:   r.watcher.Stats(),
 		Members:    append([]string(nil), r.lastHosts...),
+		MongoDB:    r.version.status(),
 		LastError:  r.lastErr,
 	}
 }

@@ -23,6 +23,7 @@ type mongoRole struct {
 	watcher *metadata.Watcher
 	client  *mongors.DriverClient
 	rec     *mongors.Reconciler
+	version *versionWatch // the local mongod's version (version.go)
 
 	self selfTracker // whether metadata names this agent's container
 
@@ -69,7 +70,8 @@ func settingsOf(c *commonConfig, alarm time.Duration) mongors.Settings {
 
 func newMongoRole(cfg mongoConfig, o mongoOptions) (*mongoRole, error) {
 	r := &mongoRole{cfg: cfg, log: o.Logger.WithField("role", "mongo"), m: newMetrics("mongo")}
-	w, err := newWatcher(&cfg.commonConfig, mongoScope(&cfg.commonConfig), r.log, r.m)
+	r.version = newVersionWatch(r.log, r.m.registry, "mongo", true, false)
+	w, err := newWatcher(&cfg.commonConfig, mongoScope(&cfg.commonConfig, cfg.LetschatService), r.log, r.m)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +104,7 @@ func (r *mongoRole) run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { follow(ctx, r.watcher, r.apply) })
 	wg.Go(func() { r.watchFreshness(ctx) })
-	wg.Go(func() { r.rec.Run(ctx) })
+	wg.Go(func() { r.runReconciler(ctx) })
 	wg.Wait()
 	// Ending sessions on nodes that are gone would wait for each; a stopping agent has no use for them.
 	cctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -123,6 +125,7 @@ func (r *mongoRole) apply(s metadata.Snapshot) {
 		r.mu.Unlock()
 		return
 	}
+	r.version.setLetschat(letschatInStack(s, p.Stack, r.cfg.LetschatService))
 	self, err := selfAddress(p, r.cfg.AddressSource, r.cfg.Port)
 	if err != nil {
 		r.fail(s, err)
@@ -226,6 +229,8 @@ func (r *mongoRole) status() mongoRoleStatus {
 	if r.lastErr != "" {
 		rep.Problems = append(rep.Problems, "metadata: "+r.lastErr)
 	}
+	rep.MongoDB = r.version.status()
+	rep.Problems = append(rep.Problems, r.version.problems()...)
 	return mongoRoleStatus{
 		statusReport: finishStatus(rep, r.containers, rs.Observed),
 		Role:         "mongo",

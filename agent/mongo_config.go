@@ -9,6 +9,7 @@ import (
 type mongoConfig struct {
 	commonConfig
 	listenFlag
+	letschatServiceFlag
 
 	MongodAddress  string
 	Recheck        time.Duration
@@ -24,6 +25,7 @@ func (c *mongoConfig) options() *optionSet {
 	s := newOptionSet("mongo", "Keeps the replica set's membership in step with the mongo service's containers in Rancher\nmetadata: initiates once, adds, promotes and removes members one safe step at a time, and only\nfrom the primary. With '-- mongod ...' it also runs mongod as its child.")
 	c.commonConfig.register(s, true)
 	c.listenFlag.register(s)
+	c.letschatServiceFlag.register(s)
 	s.String(&c.MongodAddress, "mongod-address", "MONGOD_ADDRESS", "127.0.0.1:27017", "the local mongod, reached by direct connection")
 	s.Duration(&c.Recheck, "recheck-interval", "RECHECK_INTERVAL", 5*time.Second, "how often the set is re-read without a metadata change")
 	s.Duration(&c.NoPrimaryAlarm, "no-primary-alarm", "NO_PRIMARY_ALARM", 30*time.Second, "how long without a primary before the agent raises the alarm")

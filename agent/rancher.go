@@ -57,8 +57,13 @@ func newWatcher(c *commonConfig, scope metadata.Scope, log logrus.FieldLogger, m
 
 // mongoScope is what the mongo role and status read: the mongo service in every stack (a
 // same-named service elsewhere is what the foreign-set check looks for), self located in it.
-func mongoScope(c *commonConfig) metadata.Scope {
-	return metadata.Scope{Services: []string{c.MongoService}, Self: c.MongoService, Stack: c.Stack}
+func mongoScope(c *commonConfig, letschatService string) metadata.Scope {
+	services := []string{c.MongoService}
+	if letschatService != "" {
+		// Only to know whether Let's Chat is in the stack (the version alarm).
+		services = append(services, letschatService)
+	}
+	return metadata.Scope{Services: services, Self: c.MongoService, Stack: c.Stack}
 }
 
 // letschatScope is what the letschat role reads: the mongo service for the URI, its own service

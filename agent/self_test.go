@@ -156,7 +156,7 @@ func TestRoleScopesIgnoreReloadsAndOutsideChanges(t *testing.T) {
 			}
 			const ip = "127.0.0.83"
 			cfg.MetadataURL, cfg.SourceIP, cfg.MetadataSpacing = srv.BaseURL(), ip, 10*time.Millisecond
-			scope := mongoScope(&cfg)
+			scope := mongoScope(&cfg, "")
 			self := tree.SidekickContainer(tree.Container("demo-mongo-2"), "mongo-agent")
 			if role == "letschat" {
 				scope = letschatScope(&cfg, "letschat")

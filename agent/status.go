@@ -19,6 +19,7 @@ import (
 // statusConfig is the status command's configuration.
 type statusConfig struct {
 	commonConfig
+	letschatServiceFlag
 	MongodAddress string
 	JSON          bool
 	Timeout       time.Duration
@@ -27,6 +28,7 @@ type statusConfig struct {
 func (c *statusConfig) options() *optionSet {
 	s := newOptionSet("status", "Reads metadata and the replica set once and prints the topology, the set's config version,\nthe primary and the action the planner would take next (a dry run; nothing is changed).\nExits 1 when the set is unhealthy or unreachable.")
 	c.commonConfig.register(s, true)
+	c.letschatServiceFlag.register(s)
 	s.String(&c.MongodAddress, "mongod-address", "MONGOD_ADDRESS", "127.0.0.1:27017", "the mongod to start from, reached by direct connection")
 	s.Bool(&c.JSON, "json", "", false, "print JSON instead of a table")
 	s.Duration(&c.Timeout, "timeout", "STATUS_TIMEOUT", 15*time.Second, "how long to wait for metadata and mongod")
@@ -54,6 +56,7 @@ type statusReport struct {
 	ConfigVersion int             `json:"config_version,omitempty"`
 	Committed     bool            `json:"committed"`
 	Primary       string          `json:"primary,omitempty"`
+	MongoDB       *versionStatus  `json:"mongodb,omitempty"`
 	Members       []statusMember  `json:"members"`
 	NextAction    *mongors.Action `json:"next_action,omitempty"`
 	Healthy       bool            `json:"healthy"`
@@ -102,7 +105,7 @@ func collectStatus(ctx context.Context, cfg *statusConfig, log *logrus.Logger) s
 	rep := statusReport{SetName: cfg.ReplSet}
 	problem := func(format string, args ...any) { rep.Problems = append(rep.Problems, fmt.Sprintf(format, args...)) }
 
-	w, err := newWatcher(&cfg.commonConfig, mongoScope(&cfg.commonConfig), log, nil)
+	w, err := newWatcher(&cfg.commonConfig, mongoScope(&cfg.commonConfig, cfg.LetschatService), log, nil)
 	if err != nil {
 		problem("metadata: %v", err)
 		return rep
@@ -137,6 +140,7 @@ func collectStatus(ctx context.Context, cfg *statusConfig, log *logrus.Logger) s
 		return finishStatus(rep, containers, nil)
 	}
 	defer client.Close(context.Background())
+	rep.MongoDB, rep.Problems = statusVersion(ctx, client, cfg, snap, rep.Stack, rep.Problems)
 	obs := mongors.Observe(ctx, client, desired)
 	if !obs.Local.Reachable() {
 		problem("mongod %s unreachable: %s", cfg.MongodAddress, obs.Local.Err)
@@ -232,6 +236,7 @@ func printStatus(w io.Writer, rep statusReport) {
 		}
 		fmt.Fprintf(w, "Config version %d, %s; primary %s\n", rep.ConfigVersion, committed, orDash(rep.Primary))
 	}
+	printVersion(w, rep.MongoDB)
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOST\tADDRESS\tCONTAINER\tMETADATA\tSET STATE\tVOTES\tPRIORITY\t")

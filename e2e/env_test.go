@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/replset-agent/replset-agent/metadata/metadatatest"
+	"github.com/replset-agent/replset-agent/mongosim"
 	"github.com/replset-agent/replset-agent/mongotest"
 )
 
@@ -99,7 +100,8 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	}
 	e := &env{t: t, opts: opts, dir: t.TempDir(), probe: newProbe()}
 	e.meta = metadatatest.StartT(t, metadatatest.Options{})
-	e.cluster = mongotest.New(t, mongotest.Options{SetName: setName, ElectionTimeout: 500 * time.Millisecond})
+	// The suite's set presents MongoDB 5.0, the newest series Let's Chat can use.
+	e.cluster = mongotest.New(t, mongotest.Options{SetName: setName, ElectionTimeout: 500 * time.Millisecond, Version: mongosim.Version50})
 	e.obs, _ = e.cluster.(mongotest.Observer)
 	// Cleanups run last-registered first: the safety check (registered at the end) runs while
 	// everything is up; then the agents stop, while their mongods still run (an agent's shutdown
@@ -324,6 +326,24 @@ func (e *env) checkSafety(t testing.TB) {
 // agents. Each instance has a host of its own that never leaves metadata.
 func (e *env) addLetschat(service, policy string, n int, extra ...string) []*lcAgent {
 	e.t.Helper()
+	out := e.listLetschat(service, policy, n)
+	for _, lc := range out {
+		dir := filepath.Join(e.dir, lc.name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			e.t.Fatal(err)
+		}
+		// The stand-in Let's Chat records its process group (its pid: the supervisor gives it a
+		// group of its own), its instance and the URI it got, then sleeps until stopped.
+		script := fmt.Sprintf(`echo "$$ %s $LCB_DATABASE_URI" >> %q; exec sleep 600`, lc.name, lc.starts)
+		lc.proc = e.procs.start(lc.name, e.letschatArgs(lc, dir, extra...), "sh", "-c", script)
+	}
+	return out
+}
+
+// listLetschat adds a Let's Chat service with n containers to metadata, each on a host of its
+// own, and publishes it; the agents are not started.
+func (e *env) listLetschat(service, policy string, n int) []*lcAgent {
+	e.t.Helper()
 	svc := e.tree.AddService(stackName, service)
 	starts := filepath.Join(e.dir, service+".starts")
 	var out []*lcAgent
@@ -338,34 +358,28 @@ func (e *env) addLetschat(service, policy string, n int, extra ...string) []*lcA
 		out = append(out, lc)
 	}
 	e.publish()
-	for _, lc := range out {
-		dir := filepath.Join(e.dir, lc.name)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			e.t.Fatal(err)
-		}
-		args := []string{"letschat",
-			"--metadata-url", e.meta.BaseURL(),
-			"--metadata-source-ip", lc.ip,
-			"--letschat-service", service,
-			"--replset", setName,
-			"--address-source", e.opts.addressSource,
-			"--restart-policy", policy,
-			"--dir", dir,
-			"--settle-delay", "200ms",
-			"--min-restart-interval", "1s",
-			"--stagger", "2s",
-			"--kill-timeout", "2s",
-			"--metadata-min-interval", "50ms",
-			"--metadata-backoff-cap", "1s",
-			"--log-level", e.opts.logLevel,
-		}
-		args = append(append(args, e.opts.letschatFlags...), extra...)
-		// The stand-in Let's Chat records its process group (its pid: the supervisor gives it a
-		// group of its own), its instance and the URI it got, then sleeps until stopped.
-		script := fmt.Sprintf(`echo "$$ %s $LCB_DATABASE_URI" >> %q; exec sleep 600`, lc.name, lc.starts)
-		lc.proc = e.procs.start(lc.name, args, "sh", "-c", script)
-	}
 	return out
+}
+
+// letschatArgs is a letschat agent's command line for instance lc, running its child in dir.
+func (e *env) letschatArgs(lc *lcAgent, dir string, extra ...string) []string {
+	args := []string{"letschat",
+		"--metadata-url", e.meta.BaseURL(),
+		"--metadata-source-ip", lc.ip,
+		"--letschat-service", lc.service,
+		"--replset", setName,
+		"--address-source", e.opts.addressSource,
+		"--restart-policy", lc.policy,
+		"--dir", dir,
+		"--settle-delay", "200ms",
+		"--min-restart-interval", "1s",
+		"--stagger", "2s",
+		"--kill-timeout", "2s",
+		"--metadata-min-interval", "50ms",
+		"--metadata-backoff-cap", "1s",
+		"--log-level", e.opts.logLevel,
+	}
+	return append(append(args, e.opts.letschatFlags...), extra...)
 }
 
 // childStart is one start of a stand-in Let's Chat, from its service's starts file.

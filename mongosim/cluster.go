@@ -56,6 +56,9 @@ type Options struct {
 	// and how long a quorum check waits for it. Zero means the election timeout in force (both
 	// are 10 s by default in mongod).
 	HeartbeatTimeout time.Duration
+	// Version is the MongoDB series the nodes present (see ServerVersion); empty means
+	// DefaultVersion. New panics on a series the emulator does not know.
+	Version ServerVersion
 }
 
 // Defaults for the Options fields that are not derived from the heartbeat interval.
@@ -91,6 +94,8 @@ type Cluster struct {
 	rounds map[string]time.Time
 	kick   chan struct{}
 	audit  audit
+	// commands counts the commands answered, by name, opcode and result (legacy.go).
+	commands map[commandKey]int
 }
 
 // New starts an empty cluster; add nodes with StartNode. Close it when done.
@@ -98,6 +103,7 @@ func New(opts Options) *Cluster {
 	if opts.SetName == "" {
 		opts.SetName = "rs0"
 	}
+	opts.Version = mustVersion(opts.Version)
 	if opts.ElectionTimeout <= 0 {
 		opts.ElectionTimeout = 400 * time.Millisecond
 	}

@@ -1,8 +1,11 @@
-// Package mongosim is an in-process MongoDB 8.0 replica-set emulator speaking the real wire
+// Package mongosim is an in-process MongoDB replica-set emulator speaking the real wire
 // protocol, so that code proven through go.mongodb.org/mongo-driver/v2 against it is right
-// against real mongod. It owns the simulated nodes (one TCP listener each, at any "host:port"),
-// their configs, oplogs, elections and replication, and a control and observation API for tests
-// and the demo. It must not depend on package testing, and it does not decide membership.
+// against real mongod. It presents one server series (Options.Version: 4.4, 5.0, 6.0, 7.0 or 8.0,
+// default 8.0; "4.2" presents only its handshake), with that series' wire version, build info, field names and legacy-opcode
+// rules. It owns the simulated nodes (one TCP listener each, at any "host:port"), their configs,
+// oplogs, elections and replication, and a control and observation API for tests and the demo.
+// The documents themselves are package docstore's job: each node's store is derived from its
+// oplog. It must not depend on package testing, and it does not decide membership.
 //
 // # Design
 //
@@ -35,7 +38,14 @@
 // # Conformance
 //
 //	Behaviour                                       Emulated
-//	OP_QUERY isMaster handshake -> OP_REPLY          yes; OP_QUERY for any other command -> 59
+//	OP_QUERY on db.$cmd -> OP_REPLY                  yes: every command up to 5.0 (secondaryOk
+//	                                                   flag and $query wrapping honoured); from
+//	                                                   5.1 only hello/isMaster/buildinfo/sasl*/
+//	                                                   authenticate/_isSelf, others -> 352
+//	                                                   UnsupportedOpQueryCommand, mongod's text
+//	OP_QUERY on a collection (legacy find)           5.1+: QueryFailure + $err 5739101 as mongod;
+//	                                                   up to 5.0 not emulated (-> 59)
+//	OP_INSERT/OP_UPDATE/OP_DELETE/OP_GET_MORE        no (connection closed)
 //	OP_MSG kind 0 + kind 1 sections, checksum flag   yes (checksum verified); moreToCome -> no reply
 //	OP_COMPRESSED, exhaust replies                   no (connection closed / flag ignored)
 //	hello/isMaster/ismaster: primary, secondary,     yes, field order and BSON types per mongod;
@@ -45,7 +55,13 @@
 //	                                                   (replication_coordinator_impl.cpp)
 //	topologyVersion / streaming hello                no: omitted, so drivers poll at their
 //	                                                   heartbeat interval (driver default 10 s)
-//	ping, endSessions, buildInfo (8.0.4, wire 0-25)  yes
+//	ping, endSessions, buildInfo                     yes; version 4.4.29 / 5.0.31 / 6.0.20 /
+//	                                                   7.0.16 / 8.0.4, maxWireVersion 9 / 13 /
+//	                                                   17 / 21 / 25, minWireVersion 0; "4.2"
+//	                                                   answers 4.2.25 / wire 8 so that clients
+//	                                                   refuse it, and is 4.4 otherwise
+//	member delay field                               slaveDelay on 4.4, secondaryDelaySecs from
+//	                                                   5.0 (config, hello, reconfig input, errors)
 //	replSetGetStatus (members, health, optimes)      yes; pingMs always 0; the null optime is
 //	                                                   {ts: Timestamp(0, 0), t: -1}; a stopped
 //	                                                   member is down at once, a partitioned one
@@ -116,12 +132,36 @@
 //	                                                   goes RECOVERING until one does
 //	ROLLBACK state                                   for RollbackTime before the divergent
 //	                                                   entries go, then RECOVERING
-//	insert (w:0/1/n/majority, wtimeout -> 64,        yes; default write concern is the implicit
-//	  maxTimeMS -> 50, duplicate _id -> 11000)         default; stepdown while waiting -> 11602
-//	find / count with top-level equality filters     yes; operators -> 2; sort/skip/projection
-//	                                                   ignored; one batch, cursor id 0
+//	write concern on every write (w:0/1/n/majority,  yes; implicit default majority from 5.0
+//	  wtimeout -> 64, maxTimeMS -> 50)                 (unless arbiters prevent it), w:1 on 4.4;
+//	                                                   stepdown while waiting -> 11602
+//	insert, update (operators, replacement, upsert,  yes, per docstore's table (matcher, update
+//	  multi), delete, findAndModify/findandmodify,     operators, sort/skip/limit/projection,
+//	  count, aggregate                                 stages); writeErrors with index, code,
+//	                                                   keyPattern/keyValue for 11000; ordered
+//	find, getMore, killCursors                       real cursors per node: first batch 101 or
+//	                                                   batchSize, then getMore; <= 16 MiB a
+//	                                                   batch; singleBatch and negative limit;
+//	                                                   cursors die with the node (43); no idle
+//	                                                   cursor timeout
+//	createIndexes, listIndexes, listCollections,     yes; createIndexes waits for every voting
+//	  create, drop, dropDatabase                       data-bearing member of the current config
+//	                                                   (commitQuorum votingMembers, 4.4+;
+//	                                                   maxTimeMS -> 50); listIndexes of a
+//	                                                   missing collection -> 26; drop of one
+//	                                                   -> 26 before 7.0, ok from 7.0; insert
+//	                                                   into db.system.indexes -> 73
+//	unique and sparse indexes                        enforced (E11000 with mongod's message);
+//	                                                   text and TTL indexes stored, not used
+//	$text, $where, $expr, pipeline updates,          no: refused with 2 BadValue "not emulated
+//	  arrayFilters, positional $, collations           by mongosim"
+//	replication of writes                            every write is an oplog entry (insert,
+//	                                                   update as the whole new document, delete,
+//	                                                   command); a node's data is its oplog
+//	                                                   replayed, rebuilt after a rollback
 //	secondary reads need a non-primary read pref     yes (13435); ghost/other states 13436
 //	rollback of entries the new primary lacks        yes, recorded per node and as lost writes
+//	Commands(): what every node answered             by name, opcode and error code
 //	replication progress of a down member            not kept: write majorities and step-down
 //	                                                   count reachable members only (mongod keeps
 //	                                                   the last position a member reported), so

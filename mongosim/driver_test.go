@@ -15,7 +15,7 @@ func TestGhostByDirectConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	if hello.Lookup("isWritablePrimary").Boolean() || hello.Lookup("secondary").Boolean() ||
-		!hello.Lookup("isreplicaset").Boolean() || hello.Lookup("maxWireVersion").Int32() != maxWireVersion {
+		!hello.Lookup("isreplicaset").Boolean() || hello.Lookup("maxWireVersion").Int32() != versions[DefaultVersion].maxWire {
 		t.Fatalf("ghost hello = %v", hello)
 	}
 	if _, err := hello.LookupErr("setName"); err == nil {
@@ -30,7 +30,7 @@ func TestGhostByDirectConnection(t *testing.T) {
 		{"config uninitiated", bson.D{{Key: "replSetGetConfig", Value: 1}}, CodeNotYetInitialized},
 		{"reconfig uninitiated", bson.D{{Key: "replSetReconfig", Value: cfgDoc(2, membersDoc(addrs))}}, CodeNotYetInitialized},
 		{"find on ghost", bson.D{{Key: "find", Value: "c"}}, CodeNotPrimaryOrSecondary},
-		{"unknown command", bson.D{{Key: "aggregate", Value: "c"}}, CodeCommandNotFound},
+		{"unknown command", bson.D{{Key: "mapReduce", Value: "c"}}, CodeCommandNotFound},
 		// mongod checks the node is past STARTUP before anything else.
 		{"stepdown on ghost", bson.D{{Key: "replSetStepDown", Value: 60}}, CodeNotYetInitialized},
 		{"ping", bson.D{{Key: "ping", Value: 1}}, 0},

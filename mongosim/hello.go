@@ -8,12 +8,11 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-// Limits advertised in hello, as mongod 8.0 sends them.
+// Limits advertised in hello, as mongod 4.4 to 8.0 send them; maxWireVersion and the version
+// string depend on the series (version.go).
 const (
 	maxBSONObjectSize = 16777216
 	maxWriteBatchSize = 100000
-	maxWireVersion    = 25
-	serverVersion     = "8.0.4"
 )
 
 // hello answers hello/isMaster/ismaster. topologyVersion is deliberately left out, so the driver
@@ -50,7 +49,7 @@ func (cc *cmdCtx) hello() (bson.D, error) {
 		bson.E{Key: "logicalSessionTimeoutMinutes", Value: int32(30)},
 		bson.E{Key: "connectionId", Value: cc.connID},
 		bson.E{Key: "minWireVersion", Value: int32(0)},
-		bson.E{Key: "maxWireVersion", Value: int32(maxWireVersion)},
+		bson.E{Key: "maxWireVersion", Value: cc.c.ver().maxWire},
 		bson.E{Key: "readOnly", Value: false},
 	), nil
 }
@@ -125,14 +124,15 @@ func (c *Cluster) memberHelloLocked(n *node, self Member, writable string) bson.
 func (cc *cmdCtx) ping() (bson.D, error) { return bson.D{}, nil }
 
 func (cc *cmdCtx) buildInfo() (bson.D, error) {
+	v := cc.c.ver()
 	return bson.D{
-		{Key: "version", Value: serverVersion},
+		{Key: "version", Value: v.full},
 		{Key: "gitVersion", Value: "mongosim"},
 		{Key: "modules", Value: bson.A{}},
 		{Key: "allocator", Value: "tcmalloc-google"},
 		{Key: "javascriptEngine", Value: "mozjs"},
 		{Key: "sysInfo", Value: "deprecated"},
-		{Key: "versionArray", Value: bson.A{int32(8), int32(0), int32(4), int32(0)}},
+		{Key: "versionArray", Value: bson.A{v.array[0], v.array[1], v.array[2], v.array[3]}},
 		{Key: "bits", Value: int32(64)},
 		{Key: "debug", Value: false},
 		{Key: "maxBsonObjectSize", Value: int32(maxBSONObjectSize)},

@@ -68,6 +68,9 @@ type node struct {
 
 	// observation (kept across wipe: it is what the node did, not what it stores)
 	rolledBack []Entry
+
+	// data is the document store derived from the oplog, and the open cursors (data.go).
+	data *nodeData
 }
 
 // peerView is what one heartbeat told a node about a member.

@@ -46,14 +46,16 @@ func (o OpTime) doc() bson.D {
 	return bson.D{{Key: "ts", Value: o.TS}, {Key: "t", Value: o.Term}}
 }
 
-// Entry is one oplog entry. Op is "n" for a no-op (initiate, new primary) or "i" for an insert.
+// Entry is one oplog entry. Op is "n" for a no-op (initiate, new primary), "i" for an insert,
+// "u" for an update, "d" for a delete or "c" for a command (see package docstore's Op).
 type Entry struct {
 	OpTime OpTime
 	Wall   time.Time
 	Op     string
-	// NS is "db.collection" for inserts.
+	// NS is "db.collection" for inserts, updates and deletes, and "db.$cmd" for commands.
 	NS string
-	// Doc is the inserted document, or the no-op message document.
+	// Doc is the inserted or updated document (the whole document after the update), {_id} of a
+	// deleted one, the command, or the no-op message document.
 	Doc bson.Raw
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"strings"
 	"syscall"
 	"time"
 
@@ -72,7 +71,7 @@ func (c *Cluster) serveConn(n *node, conn net.Conn, down chan struct{}, connID i
 		respID++
 		out = out[:0]
 		if req.opCode == opQuery {
-			out = appendOpReply(out, respID, req.requestID, doc)
+			out = appendOpReply(out, respID, req.requestID, cc.replyFlags, doc)
 		} else {
 			out = appendOpMsg(out, respID, req.requestID, 0, doc)
 		}
@@ -96,6 +95,10 @@ type cmdCtx struct {
 	connID int32
 	name   string
 	body   bson.Raw
+	// secondaryOk is OP_QUERY's flag (or a wrapped $readPreference) allowing secondary reads.
+	secondaryOk bool
+	// replyFlags are OP_REPLY's responseFlags (QueryFailure for a refused legacy query).
+	replyFlags uint32
 }
 
 type handler func(cc *cmdCtx) (bson.D, error)
@@ -136,12 +139,23 @@ func (c *Cluster) execute(cc *cmdCtx) (bson.D, bool) {
 	}
 	cc.name = elems[0].Key()
 	cc.body = cc.req.body
-	if cc.req.opCode == opQuery && !strings.HasSuffix(cc.req.fullCollectionName, ".$cmd") {
-		return cmdErr(CodeCommandNotFound, "OP_QUERY is only supported for commands").reply(), true
+	if cc.req.opCode == opQuery {
+		if reply, done := cc.legacyQuery(); done {
+			return reply, true
+		}
 	}
 	h := handlers[cc.name]
-	if h == nil || (cc.req.opCode == opQuery && cc.name != "isMaster" && cc.name != "ismaster" && cc.name != "hello") {
-		return cmdErr(CodeCommandNotFound, "no such command: '%s'", cc.name).reply(), true
+	if h == nil {
+		h = dataHandlers[cc.name]
+	}
+	if h == nil {
+		return cc.c.countedLocked(cc, cmdErr(CodeCommandNotFound, "no such command: '%s'", cc.name).reply()), true
+	}
+	slaveDelay := cc.c.ver().slaveDelay
+	if slaveDelay && (cc.name == "replSetInitiate" || cc.name == "replSetReconfig") {
+		if b, err := translateConfigRequest(cc.body); err == nil {
+			cc.body = b
+		}
 	}
 	reply, err := h(cc)
 	if cc.n.down != cc.down || !cc.n.running {
@@ -152,9 +166,14 @@ func (c *Cluster) execute(cc *cmdCtx) (bson.D, bool) {
 		if !ok {
 			ce = cmdErr(CodeBadValue, "%s", err.Error())
 		}
-		return ce.reply(), true
+		reply = ce.reply()
+	} else {
+		reply = append(reply, bson.E{Key: "ok", Value: 1.0})
 	}
-	return append(reply, bson.E{Key: "ok", Value: 1.0}), true
+	if slaveDelay {
+		reply = translateReply(cc.name, reply)
+	}
+	return cc.c.countedLocked(cc, reply), true
 }
 
 // maxTimeMS reads the command's maxTimeMS as a deadline; zero time means none.

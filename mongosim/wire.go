@@ -17,6 +17,12 @@ const (
 	opMsg   = 2013
 )
 
+// OP_QUERY and OP_REPLY flag bits.
+const (
+	flagSecondaryOk  = 1 << 2 // OP_QUERY: the client accepts a secondary's answer
+	flagQueryFailure = 1 << 1 // OP_REPLY: the query failed; the document holds $err
+)
+
 // OP_MSG flag bits.
 const (
 	flagChecksumPresent = 1 << 0
@@ -250,17 +256,17 @@ func validateDeep(doc bson.Raw, depth int) error {
 	return nil
 }
 
-// appendOpReply frames doc as an OP_REPLY, the answer to the legacy OP_QUERY handshake.
-func appendOpReply(dst []byte, requestID, responseTo int32, doc []byte) []byte {
+// appendOpReply frames doc as an OP_REPLY, the answer to a legacy OP_QUERY.
+func appendOpReply(dst []byte, requestID, responseTo int32, flags uint32, doc []byte) []byte {
 	start := len(dst)
 	dst = binary.LittleEndian.AppendUint32(dst, 0)
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(requestID))
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(responseTo))
 	dst = binary.LittleEndian.AppendUint32(dst, opReply)
-	dst = binary.LittleEndian.AppendUint32(dst, 0) // responseFlags
-	dst = binary.LittleEndian.AppendUint64(dst, 0) // cursorID
-	dst = binary.LittleEndian.AppendUint32(dst, 0) // startingFrom
-	dst = binary.LittleEndian.AppendUint32(dst, 1) // numberReturned
+	dst = binary.LittleEndian.AppendUint32(dst, flags) // responseFlags
+	dst = binary.LittleEndian.AppendUint64(dst, 0)     // cursorID
+	dst = binary.LittleEndian.AppendUint32(dst, 0)     // startingFrom
+	dst = binary.LittleEndian.AppendUint32(dst, 1)     // numberReturned
 	dst = append(dst, doc...)
 	binary.LittleEndian.PutUint32(dst[start:], uint32(len(dst)-start))
 	return dst

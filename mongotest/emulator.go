@@ -19,6 +19,7 @@ func newEmulator(opts Options) *Emulator {
 	o.HeartbeatInterval = opts.HeartbeatInterval
 	o.Logger = opts.Logger
 	o.Seed = opts.Seed
+	o.Version = opts.Version
 	return &Emulator{Cluster: mongosim.New(o)}
 }
 

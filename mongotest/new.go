@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/replset-agent/replset-agent/mongosim"
 	"github.com/sirupsen/logrus"
+
+	"github.com/replset-agent/replset-agent/mongosim"
 )
 
 // Kinds reported by Cluster.Kind.
@@ -39,6 +40,9 @@ type Options struct {
 	// Logger and Seed are replaced by the fields above. Ignored with real mongod, which takes
 	// its timing from the config the test initiates.
 	Emulator mongosim.Options
+	// Version is the MongoDB series the emulator presents (mongosim.Options.Version); empty means
+	// the emulator's default. Real mongod is whatever MONGOD_BIN is.
+	Version mongosim.ServerVersion
 }
 
 // SeedEnv names the environment variable that replays an emulator run.
