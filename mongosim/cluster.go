@@ -27,6 +27,8 @@ type Options struct {
 	Logger logrus.FieldLogger
 	// Seed seeds election jitter and force-reconfig version jumps; zero means a random seed.
 	Seed uint64
+	// Auth configures access control; the zero value is mongod without --auth.
+	Auth AuthOptions
 }
 
 // Cluster is a simulated replica set: every node answers the wire protocol on its own TCP
@@ -49,6 +51,8 @@ type Cluster struct {
 	// steps counts simulation steps, so a command can wait for one heartbeat round.
 	steps uint64
 	audit audit
+	// authz is each node's users and authorization latch (see nodeAuth).
+	authz map[*node]*nodeAuth
 }
 
 // New starts an empty cluster; add nodes with StartNode. Close it when done.

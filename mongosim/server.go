@@ -47,6 +47,7 @@ func (c *Cluster) serveConn(n *node, conn net.Conn, down chan struct{}, connID i
 		c.mu.Unlock()
 	}()
 	r := bufio.NewReader(conn)
+	sess := newAuthSession(conn.RemoteAddr())
 	var out []byte
 	var respID int32
 	for {
@@ -57,7 +58,7 @@ func (c *Cluster) serveConn(n *node, conn net.Conn, down chan struct{}, connID i
 			}
 			return
 		}
-		cc := &cmdCtx{c: c, n: n, down: down, req: req, connID: connID}
+		cc := &cmdCtx{c: c, n: n, down: down, req: req, connID: connID, sess: sess}
 		reply, ok := c.execute(cc)
 		if !ok {
 			return
@@ -96,6 +97,8 @@ type cmdCtx struct {
 	connID int32
 	name   string
 	body   bson.Raw
+	// sess is the connection's authentication state.
+	sess *authSession
 }
 
 type handler func(cc *cmdCtx) (bson.D, error)
@@ -120,6 +123,7 @@ func init() {
 		"find":             (*cmdCtx).find,
 		"count":            (*cmdCtx).count,
 	}
+	registerAuthCommands(handlers)
 }
 
 // execute runs one command under the cluster mutex. ok is false when the node incarnation the
@@ -140,10 +144,16 @@ func (c *Cluster) execute(cc *cmdCtx) (bson.D, bool) {
 		return cmdErr(CodeCommandNotFound, "OP_QUERY is only supported for commands").reply(), true
 	}
 	h := handlers[cc.name]
-	if h == nil || (cc.req.opCode == opQuery && cc.name != "isMaster" && cc.name != "ismaster" && cc.name != "hello") {
+	if h == nil || (cc.req.opCode == opQuery && cc.name != "isMaster" && cc.name != "ismaster" && cc.name != "hello" && !legacyAuthCommand(cc.name)) {
 		return cmdErr(CodeCommandNotFound, "no such command: '%s'", cc.name).reply(), true
 	}
+	if ae := cc.authorizeLocked(); ae != nil {
+		return ae.reply(), true
+	}
 	reply, err := h(cc)
+	if err == nil && isHello(cc.name) {
+		reply = cc.helloAuthFields(reply)
+	}
 	if cc.n.down != cc.down || !cc.n.running {
 		return nil, false
 	}
