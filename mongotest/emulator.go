@@ -18,6 +18,7 @@ func newEmulator(opts Options) *Emulator {
 		ElectionTimeout:   opts.ElectionTimeout,
 		HeartbeatInterval: opts.HeartbeatInterval,
 		Logger:            opts.Logger,
+		Auth:              mongosim.AuthOptions{Enabled: opts.Auth, LocalClient: opts.LocalClient},
 	})}
 }
 

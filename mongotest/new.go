@@ -1,6 +1,7 @@
 package mongotest
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"testing"
@@ -28,6 +29,12 @@ type Options struct {
 	Logger logrus.FieldLogger
 	// ForceEmulator ignores MONGOD_BIN and PATH.
 	ForceEmulator bool
+	// Auth turns access control on: the emulator's Auth.Enabled, or --keyFile (which implies
+	// --auth) for real mongod, with a key written into the test's temporary directory.
+	Auth bool
+	// LocalClient is the emulator's localhost-exception rule (mongosim.AuthOptions.LocalClient;
+	// nil: mongod's). Real mongod on loopback addresses counts every client as local.
+	LocalClient func(node string, remote net.Addr) bool
 }
 
 // New returns a cluster with no nodes started, closed automatically when the test ends: real
