@@ -80,6 +80,7 @@ func runStatusCmd(args []string, env func(string) (string, bool), stdout, stderr
 		return reportUsage(stderr, s, usagef("--timeout (env STATUS_TIMEOUT) must be positive"))
 	}
 	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat, cfg.Password)
+	logWarnings(log, cfg.warnings)
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
 	defer cancel()
 	rep := collectStatus(ctx, &cfg, log)
