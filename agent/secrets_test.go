@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -373,6 +374,44 @@ func TestEveryKeyIsRedacted(t *testing.T) {
 	for _, s := range []string{"b2xka2V5b2xk", "bmV3a2V5bmV3", "app-pw-8"} {
 		if strings.Contains(out.String(), s) {
 			t.Fatalf("%s not redacted: %s", s, out.String())
+		}
+	}
+}
+
+// The new secrets stay out of /status, /metrics and the logs of a running mongo role.
+func TestNewSecretsStayOutOfEndpointsAndLogs(t *testing.T) {
+	listen := freeAddr(t)
+	keyFile := writeFile(t, "key", "- c2VjcmV0a2V5b2xk\n- c2VjcmV0a2V5bmV3\n")
+	args := append(append([]string{"mongo"}, deadMetadata...), "--listen", listen,
+		"--username", "admin", "--password", "admin-pw-11", "--app-password", "app-pw-12",
+		"--keyfile-file", keyFile, "--keyfile-path", filepath.Join(t.TempDir(), "k"))
+	done := make(chan int, 1)
+	var errb syncBuffer
+	go func() { done <- run(args, noEnv, &bytes.Buffer{}, &errb) }()
+	var status, metrics string
+	waitUntil(t, "the endpoints", func() bool {
+		resp, err := http.Get("http://" + listen + "/status")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return true
+	})
+	status = get(t, "http://"+listen+"/status")
+	metrics = get(t, "http://"+listen+"/metrics")
+	syscall.Kill(os.Getpid(), syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the agent did not stop")
+	}
+	all := status + metrics + errb.String()
+	if !strings.Contains(errb.String(), "--keyfile-path is ignored") {
+		t.Errorf("the unused keyFile path is not explained:\n%s", errb.String())
+	}
+	for _, secret := range []string{"admin-pw-11", "app-pw-12", "c2VjcmV0a2V5b2xk", "c2VjcmV0a2V5bmV3"} {
+		if strings.Contains(all, secret) {
+			t.Errorf("%s reached /status, /metrics or the logs", secret)
 		}
 	}
 }

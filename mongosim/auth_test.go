@@ -8,9 +8,11 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	xdg "github.com/xdg-go/scram"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -232,6 +234,51 @@ func TestGoDriverAuthenticates(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The Go driver's default handshake authenticates inside hello (speculativeAuthenticate with
+// SCRAM-SHA-256, or the mechanism asked for), as it does against mongod.
+func TestGoDriverAuthenticatesSpeculatively(t *testing.T) {
+	var logs syncLog
+	l := logrus.New()
+	l.SetOutput(&logs)
+	c, addrs := newTestClusterWith(t, 1, Options{SetName: "rs0", ElectionTimeout: testElectionTimeout,
+		HeartbeatInterval: 20 * time.Millisecond, Auth: AuthOptions{Enabled: true}, Logger: l})
+	initiateWithRoot(t, c, addrs)
+	for _, tc := range []struct{ mech, logged, speculative string }{
+		{"", "SCRAM-SHA-256", "true"},
+		{"SCRAM-SHA-1", "SCRAM-SHA-1", "true"},
+	} {
+		if _, err := runOn(t, clientFor(t, addrs, true, cred("root", "rootpw", tc.mech), ""), "admin", bson.D{{Key: "ping", Value: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 5*time.Second, tc.logged+" speculative="+tc.speculative, func() bool {
+			for _, line := range strings.Split(logs.String(), "\n") {
+				if strings.Contains(line, "authentication succeeded") && strings.Contains(line, "mechanism="+tc.logged+" ") &&
+					strings.Contains(line, "speculative="+tc.speculative+" ") && strings.Contains(line, "user=root@admin") {
+					return true
+				}
+			}
+			return false
+		})
+	}
+}
+
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncLog) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncLog) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestHelloAdvertisesMechanismsAndStartsSpeculatively(t *testing.T) {

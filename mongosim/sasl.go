@@ -15,6 +15,8 @@ type saslState struct {
 	mech     *scram.Mechanism
 	conv     *scram.Conversation
 	asString bool // the client sent its payload as a base64 string: answer the same way
+	// speculative is true when the conversation began inside hello (speculativeAuthenticate).
+	speculative bool
 }
 
 // authFailed is all a client learns when authentication fails, whatever the reason.
@@ -62,7 +64,7 @@ func (cc *cmdCtx) saslStart() (bson.D, error) {
 	if cerr != nil {
 		return nil, cerr
 	}
-	reply, cerr := cc.startSASL(cc.dbName(), mech, payload, asString, skipEmptyExchange(cc.body))
+	reply, cerr := cc.startSASL(cc.dbName(), mech, payload, asString, skipEmptyExchange(cc.body), false)
 	if cerr != nil {
 		return nil, cerr
 	}
@@ -71,7 +73,7 @@ func (cc *cmdCtx) saslStart() (bson.D, error) {
 
 // startSASL begins a new conversation on the connection, replacing any unfinished one, and runs
 // its first step.
-func (cc *cmdCtx) startSASL(db, mechName string, payload []byte, asString, skip bool) (bson.D, *CommandError) {
+func (cc *cmdCtx) startSASL(db, mechName string, payload []byte, asString, skip, speculative bool) (bson.D, *CommandError) {
 	sess := cc.session()
 	sess.sasl = nil
 	mech, ok := scram.ByName(mechName)
@@ -94,7 +96,7 @@ func (cc *cmdCtx) startSASL(db, mechName string, payload []byte, asString, skip 
 	if err != nil {
 		return nil, cmdErr(CodeBadValue, "%v", err)
 	}
-	sess.sasl = &saslState{db: db, mech: mech, conv: conv, asString: asString}
+	sess.sasl = &saslState{db: db, mech: mech, conv: conv, asString: asString, speculative: speculative}
 	return cc.saslStep(payload)
 }
 
@@ -123,7 +125,8 @@ func (cc *cmdCtx) saslStep(payload []byte) (bson.D, *CommandError) {
 	sess := cc.sess
 	st := sess.sasl
 	out, done, err := st.conv.Step(payload)
-	log := cc.c.logf(cc.n).WithField("mechanism", st.mech.Name()).WithField("user", st.conv.Username()+"@"+st.db)
+	log := cc.c.logf(cc.n).WithField("mechanism", st.mech.Name()).WithField("user", st.conv.Username()+"@"+st.db).
+		WithField("speculative", st.speculative)
 	if err != nil {
 		sess.sasl = nil
 		log.WithError(err).Info("authentication failed")
@@ -186,7 +189,7 @@ func (cc *cmdCtx) helloAuthFields(reply bson.D) bson.D {
 	if cerr != nil {
 		return reply
 	}
-	first, cerr := cc.startSASL(db, mech, payload, asString, skipEmptyExchange(spec))
+	first, cerr := cc.startSASL(db, mech, payload, asString, skipEmptyExchange(spec), true)
 	if cerr != nil {
 		cc.c.logf(cc.n).WithField("code", cerr.Code).Debug("speculative authentication not started")
 		return reply
