@@ -58,6 +58,9 @@ type statusReport struct {
 	NextAction    *mongors.Action `json:"next_action,omitempty"`
 	Healthy       bool            `json:"healthy"`
 	Problems      []string        `json:"problems,omitempty"`
+	// AccessControl is "on", "off" or "unknown": whether the local mongod refuses clients without
+	// credentials (see probeAccessControl). Informational: a set without auth is not unhealthy.
+	AccessControl string `json:"access_control,omitempty"`
 }
 
 func runStatusCmd(args []string, env func(string) (string, bool), stdout, stderr io.Writer) int {
@@ -149,6 +152,9 @@ func collectStatus(ctx context.Context, cfg *statusConfig, log *logrus.Logger) s
 		a := mongors.Plan(desired, obs, time.Now(), settingsOf(&cfg.commonConfig, 0))
 		rep.NextAction = &a
 	}
+	if obs.Local.Reachable() {
+		rep.AccessControl = probeAccessControl(ctx, &cfg.commonConfig, cfg.MongodAddress, cfg.Timeout)
+	}
 	return finishStatus(rep, containers, &obs)
 }
 
@@ -232,6 +238,9 @@ func printStatus(w io.Writer, rep statusReport) {
 			committed = "committed"
 		}
 		fmt.Fprintf(w, "Config version %d, %s; primary %s\n", rep.ConfigVersion, committed, orDash(rep.Primary))
+	}
+	if rep.AccessControl != "" {
+		fmt.Fprintf(w, "Access control %s\n", accessControlLine(rep.AccessControl))
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
