@@ -291,22 +291,28 @@ func TestSecondaryWaitsForThePrimarysAgent(t *testing.T) {
 	}
 }
 
+// crashedStep runs a Step whose agent "dies" right after mongod acknowledged its first user.
+func crashedStep(t testing.TB, addr string) (bootstrap.Result, error) {
+	t.Helper()
+	ctx, crash := context.WithCancel(ctxT(t))
+	cfg := config(addr)
+	cfg.ClientOptions = func(o *options.ClientOptions) {
+		o.SetMonitor(&event.CommandMonitor{Succeeded: func(_ context.Context, e *event.CommandSucceededEvent) {
+			if e.CommandName == "createUser" {
+				crash()
+			}
+		}})
+	}
+	return mustNew(t, cfg).Step(ctx)
+}
+
 // An agent killed between the two users: the admin exists, the app user does not. The next
 // process (a fresh Bootstrapper, no memory) resumes and creates only the app user.
 func TestResumesAfterAnAgentCrashBetweenTheUsers(t *testing.T) {
 	s := newSet(t, 3, mongotest.Options{})
 	s.initiate(t, "")
 	p := s.primary(t, "")
-	ctx, crash := context.WithCancel(ctxT(t))
-	cfg := config(p)
-	cfg.ClientOptions = func(o *options.ClientOptions) {
-		o.SetMonitor(&event.CommandMonitor{Succeeded: func(_ context.Context, e *event.CommandSucceededEvent) {
-			if e.CommandName == "createUser" {
-				crash() // the agent dies right after mongod acknowledged the admin user
-			}
-		}})
-	}
-	res, err := mustNew(t, cfg).Step(ctx)
+	res, err := crashedStep(t, p)
 	if err == nil || res.Done {
 		t.Fatalf("crashed step: %+v, %v", res, err)
 	}
@@ -315,7 +321,7 @@ func TestResumesAfterAnAgentCrashBetweenTheUsers(t *testing.T) {
 		t.Fatalf("after the crash: users %v, want the admin only", got)
 	}
 	var creates atomic.Int32
-	cfg = config(p)
+	cfg := config(p)
 	cfg.ClientOptions = createCounter(&creates)
 	res, err = step(t, mustNew(t, cfg))
 	if err != nil || !res.Done || !slices.Equal(res.Created, []string{"letschat@admin"}) {
@@ -332,16 +338,7 @@ func TestResumesOnTheNewPrimaryAfterThePrimaryCrashes(t *testing.T) {
 	s := newSet(t, 3, mongotest.Options{})
 	s.initiate(t, "")
 	p := s.primary(t, "")
-	ctx, crash := context.WithCancel(ctxT(t))
-	cfg := config(p)
-	cfg.ClientOptions = func(o *options.ClientOptions) {
-		o.SetMonitor(&event.CommandMonitor{Succeeded: func(_ context.Context, e *event.CommandSucceededEvent) {
-			if e.CommandName == "createUser" {
-				crash()
-			}
-		}})
-	}
-	if _, err := mustNew(t, cfg).Step(ctx); err == nil {
+	if _, err := crashedStep(t, p); err == nil {
 		t.Fatal("the crashed step succeeded")
 	}
 	if err := s.c.CrashNode(p); err != nil {

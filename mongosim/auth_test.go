@@ -339,6 +339,25 @@ func TestHelloAdvertisesMechanismsAndStartsSpeculatively(t *testing.T) {
 	if err != nil || raw.Lookup("authInfo", "authenticatedUsers", "0", "user").StringValue() != "root" {
 		t.Fatalf("not logged in after the speculative conversation: %v %s", err, raw)
 	}
+	// A connection logs in once: a second user on the same database is refused at the end of its
+	// conversation, as mongod 8.0 does.
+	if _, err := runOn(t, root, "admin", createUserCmd("other", "otherpw", bson.A{})); err != nil {
+		t.Fatal(err)
+	}
+	oc, _ := xdg.SHA256.NewClientUnprepped("other", "otherpw", "")
+	oconv := oc.NewConversation()
+	msg, _ := oconv.Step("")
+	raw, err = runOn(t, cl, "admin", bson.D{{Key: "saslStart", Value: 1}, {Key: "mechanism", Value: "SCRAM-SHA-256"},
+		{Key: "payload", Value: bson.Binary{Data: []byte(msg)}}, {Key: "options", Value: bson.D{{Key: "skipEmptyExchange", Value: true}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, payload = raw.Lookup("payload").Binary()
+	msg, _ = oconv.Step(string(payload))
+	_, err = runOn(t, cl, "admin", bson.D{{Key: "saslContinue", Value: 1}, {Key: "conversationId", Value: 1}, {Key: "payload", Value: bson.Binary{Data: []byte(msg)}}})
+	if codeOf(err) != CodeAuthenticatedSameDB || !strings.Contains(err.Error(), "Already authenticated as: root@admin") {
+		t.Fatalf("a second user on one connection: %v", err)
+	}
 	// A speculative attempt for an unknown user is dropped silently, as mongod does.
 	bad := bson.D{{Key: "hello", Value: 1}, {Key: "speculativeAuthenticate", Value: bson.D{
 		{Key: "saslStart", Value: 1}, {Key: "mechanism", Value: "SCRAM-SHA-256"},

@@ -181,6 +181,15 @@ func (cc *cmdCtx) finishUserWrite(reply bson.D, wc writeConcern, deadline time.T
 	return reply, nil
 }
 
+// prepareUserWrite checks the roles a command hands out, then parses what every user-management
+// write needs before it changes anything.
+func (cc *cmdCtx) prepareUserWrite(roles []roleName) (writeConcern, time.Time, *CommandError) {
+	if cerr := checkRolesExist(roles); cerr != nil {
+		return writeConcern{}, time.Time{}, cerr
+	}
+	return cc.userWritePrelude()
+}
+
 // userWritePrelude parses what every user-management write needs before it changes anything.
 func (cc *cmdCtx) userWritePrelude() (writeConcern, time.Time, *CommandError) {
 	if err := cc.writableForUsers(); err != nil {
@@ -238,10 +247,7 @@ func (cc *cmdCtx) createUser() (bson.D, error) {
 	if cerr != nil {
 		return nil, cerr
 	}
-	if cerr := checkRolesExist(roles); cerr != nil {
-		return nil, cerr
-	}
-	wc, deadline, cerr := cc.userWritePrelude()
+	wc, deadline, cerr := cc.prepareUserWrite(roles)
 	if cerr != nil {
 		return nil, cerr
 	}
@@ -295,10 +301,7 @@ func (cc *cmdCtx) updateUser() (bson.D, error) {
 	if hasPwd && db == "$external" {
 		return nil, cmdErr(CodeBadValue, "Cannot set the password for users defined on the '$external' database")
 	}
-	if cerr := checkRolesExist(roles); cerr != nil {
-		return nil, cerr
-	}
-	wc, deadline, cerr := cc.userWritePrelude()
+	wc, deadline, cerr := cc.prepareUserWrite(roles)
 	if cerr != nil {
 		return nil, cerr
 	}
@@ -405,10 +408,7 @@ func (cc *cmdCtx) changeRoles(grant bool) (bson.D, error) {
 	if len(roles) == 0 {
 		return nil, cmdErr(CodeBadValue, "%s command requires a non-empty \"roles\" array", cc.name)
 	}
-	if cerr := checkRolesExist(roles); cerr != nil {
-		return nil, cerr
-	}
-	wc, deadline, cerr := cc.userWritePrelude()
+	wc, deadline, cerr := cc.prepareUserWrite(roles)
 	if cerr != nil {
 		return nil, cerr
 	}
