@@ -637,9 +637,11 @@ func TestUserManagementCommands(t *testing.T) {
 }
 
 func TestUsersReplicateAndRollBack(t *testing.T) {
-	c, addrs := newAuthCluster(t, 3, nil)
-	root := initiateWithRoot(t, c, addrs)
-	_ = root
+	// A primary cut off from the majority keeps its role for one election timeout: long enough,
+	// even on a loaded machine, for the write below.
+	c, addrs := newTestClusterWith(t, 3, Options{SetName: "rs0", ElectionTimeout: 2 * time.Second,
+		HeartbeatInterval: 20 * time.Millisecond, Auth: AuthOptions{Enabled: true}})
+	initiateWithRoot(t, c, addrs)
 	p := waitPrimary(t, c)
 	// A user written with w:1 on a primary cut off from the majority is rolled back with it.
 	var minority, majority []string
@@ -650,6 +652,12 @@ func TestUsersReplicateAndRollBack(t *testing.T) {
 		}
 	}
 	pcl := clientFor(t, []string{p}, true, cred("root", "rootpw", ""), "")
+	// The primary accepts writes (a new primary may still be draining) and pcl is logged in.
+	waitFor(t, 10*time.Second, "a writable primary", func() bool {
+		_, err := runOn(t, pcl, "test", bson.D{{Key: "insert", Value: "warmup"}, {Key: "documents", Value: bson.A{bson.D{}}},
+			{Key: "writeConcern", Value: bson.D{{Key: "w", Value: "majority"}}}})
+		return err == nil
+	})
 	if err := c.Partition(minority, majority); err != nil {
 		t.Fatal(err)
 	}
