@@ -16,6 +16,7 @@ import (
 func runChild(argv []string, sigs <-chan os.Signal, log logrus.FieldLogger) (int, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
+	cmd.Env = childEnv(os.Environ()) // none of the agent's secrets or settings
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return 1, fmt.Errorf("start %s: %w", argv[0], err)

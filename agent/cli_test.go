@@ -46,8 +46,17 @@ func TestHelpListsEveryEnvVar(t *testing.T) {
 }
 
 func TestBadInvocations(t *testing.T) {
-	pwFile := filepath.Join(t.TempDir(), "pw")
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "pw")
 	os.WriteFile(pwFile, []byte("hunter2-secret\n"), 0o600)
+	bigFile := filepath.Join(dir, "big")
+	os.WriteFile(bigFile, []byte(strings.Repeat("hunter2-secret", 400)), 0o600)
+	emptyFile := filepath.Join(dir, "empty")
+	os.WriteFile(emptyFile, []byte("\n"), 0o600)
+	twoLines := filepath.Join(dir, "two")
+	os.WriteFile(twoLines, []byte("hunter2-secret\nmore\n"), 0o600)
+	keyFile := filepath.Join(dir, "key")
+	os.WriteFile(keyFile, []byte("c2VjcmV0a2V5\n"), 0o600)
 	tests := []struct {
 		name string
 		args []string
@@ -77,10 +86,30 @@ func TestBadInvocations(t *testing.T) {
 		{"bad address source env", []string{"mongo"}, map[string]string{"ADDRESS_SOURCE": "dns"}, []string{"ADDRESS_SOURCE"}},
 		{"bad mongod address", []string{"mongo", "--mongod-address", "localhost"}, nil, []string{"--mongod-address", "MONGOD_ADDRESS"}},
 		{"bad listen", []string{"mongo", "--listen", "nope"}, nil, []string{"--listen", "LISTEN_ADDRESS"}},
-		{"password and file", []string{"mongo", "--username", "u", "--password", "x", "--password-file", pwFile}, nil, []string{"both set"}},
 		{"unreadable password file", []string{"mongo", "--username", "u", "--password-file", "/nonexistent/pw"}, nil, []string{"--password-file", "/nonexistent/pw"}},
 		{"password without user", []string{"mongo", "--password-file", pwFile}, nil, []string{"without --username"}},
-		{"user twice", []string{"mongo", "--username", "u", "--username-file", pwFile}, nil, []string{"both set"}},
+		{"password file too large", []string{"mongo", "--username", "u", "--password-file", bigFile}, nil, []string{"--password-file", "MONGO_PASSWORD_FILE", "larger than 4096 bytes"}},
+		{"empty password file", []string{"mongo", "--username", "u"}, map[string]string{"MONGO_PASSWORD_FILE": emptyFile}, []string{"--password-file", "MONGO_PASSWORD_FILE", "is empty"}},
+		{"two-line password file", []string{"mongo", "--username", "u", "--password-file", twoLines}, nil, []string{"--password-file", "more than one line"}},
+		{"control character in user name", []string{"mongo"}, map[string]string{"MONGO_USERNAME": "u"}, []string{"--username", "MONGO_USERNAME", "control character"}},
+		{"key without a path", []string{"mongo", "--keyfile-file", keyFile}, nil, []string{"--keyfile-path", "MONGOD_KEYFILE_PATH"}},
+		{"path without a key", []string{"mongo", "--keyfile-path", "/run/key"}, nil, []string{"--keyfile-path", "--keyfile-file"}},
+		{"relative key path", []string{"mongo", "--keyfile-file", keyFile, "--keyfile-path", "run/key"}, nil, []string{"--keyfile-path", "absolute"}},
+		{"key too short", []string{"mongo", "--keyfile-path", "/run/key"}, map[string]string{"MONGO_KEYFILE": "abc"}, []string{"--keyfile", "MONGO_KEYFILE", "6 to 1024"}},
+		{"key not base64", []string{"mongo", "--keyfile-file", pwFile, "--keyfile-path", "/run/key"}, nil, []string{"--keyfile-file", "MONGO_KEYFILE_FILE", "outside base64"}},
+		{"key file too large", []string{"mongo", "--keyfile-file", bigFile, "--keyfile-path", "/run/key"}, nil, []string{"--keyfile-file", "larger than 1024 bytes"}},
+		{"mongod user with a colon", []string{"mongo", "--mongod-user", "a:b"}, nil, []string{"--mongod-user", "MONGOD_USER"}},
+		{"app user is the admin", []string{"mongo", "--username", "letschat"}, nil, []string{"--app-username", "LETSCHAT_DB_USERNAME", "--username"}},
+		{"empty app user", []string{"mongo"}, map[string]string{"LETSCHAT_DB_USERNAME": ""}, []string{"--app-username", "LETSCHAT_DB_USERNAME"}},
+		{"unreadable app password file", []string{"mongo", "--app-password-file", "/nonexistent/app"}, nil, []string{"--app-password-file", "LETSCHAT_DB_PASSWORD_FILE", "/nonexistent/app"}},
+		{"mongod address without a port", []string{"mongo", "--mongod-address", "127.0.0.1:abc"}, nil, []string{"--mongod-address", "MONGOD_ADDRESS", "TCP port"}},
+		{"mongod address port out of range", []string{"status", "--mongod-address", "127.0.0.1:0"}, nil, []string{"--mongod-address", "MONGOD_ADDRESS"}},
+		{"mongod address host", []string{"mongo"}, map[string]string{"MONGOD_ADDRESS": "bad host:27017"}, []string{"--mongod-address", "MONGOD_ADDRESS", "host name"}},
+		{"listen port out of range", []string{"letschat", "--listen", "127.0.0.1:99999"}, nil, []string{"--listen", "LISTEN_ADDRESS", "TCP port"}},
+		{"listen on a bad IP", []string{"mongo", "--listen", "300.1.1.1:80"}, nil, []string{"--listen", "LISTEN_ADDRESS"}},
+		{"replset with a slash", []string{"mongo", "--replset", "rs/a"}, nil, []string{"--replset", "REPLSET_NAME", `"/"`}},
+		{"replset with a newline", []string{"letschat"}, map[string]string{"REPLSET_NAME": "rs\n"}, []string{"--replset", "REPLSET_NAME"}},
+		{"replset too long", []string{"status", "--replset", strings.Repeat("r", 129)}, nil, []string{"--replset", "128"}},
 		{"half a TLS pair", []string{"mongo", "--tls-cert-file", "c.pem"}, nil, []string{"--tls-key-file"}},
 		{"stray argument", []string{"mongo", "extra"}, nil, []string{`unexpected argument "extra"`}},
 		{"bad uri options", []string{"letschat", "--uri-options", "replicaSet=x"}, nil, []string{"--uri-options", "own flag"}},

@@ -46,6 +46,7 @@ func runLetschatCmd(args []string, env func(string) (string, bool), stdout, stde
 	}
 	cfg.Command = child
 	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat, cfg.Password)
+	logWarnings(log, cfg.warnings)
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -77,7 +78,11 @@ func runMongoCmd(args []string, env func(string) (string, bool), stdout, stderr 
 		return code
 	}
 	cfg.Command = child
-	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat, cfg.Password)
+	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat, cfg.secrets()...)
+	logWarnings(log, cfg.warnings)
+	if !prepareMongod(&cfg, child, realKeyFileSystem(), log) {
+		return 1
+	}
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()

@@ -3,8 +3,11 @@ package agent
 import (
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/replset-agent/replset-agent/metadata"
 )
@@ -47,6 +50,8 @@ type commonConfig struct {
 	// talksToMongod is set for the roles that connect to mongod and plan (mongo, status); the
 	// letschat role only builds a URI and has no use for set-management or TLS flags.
 	talksToMongod bool
+	// warnings are logged once the logger exists: options that were set and ignored.
+	warnings []string
 }
 
 func (c *commonConfig) register(s *optionSet, talksToMongod bool) {
@@ -69,9 +74,9 @@ func (c *commonConfig) register(s *optionSet, talksToMongod bool) {
 		s.Duration(&c.RemovalGrace, "removal-grace", "REMOVAL_GRACE", 60*time.Second, "how long a member must be gone from metadata and unreachable before it is removed")
 	}
 	s.String(&c.Username, "username", "MONGO_USERNAME", "", "MongoDB user (empty: no authentication)")
-	s.String(&c.UsernameFile, "username-file", "MONGO_USERNAME_FILE", "", "file holding the MongoDB user (a Rancher secret)")
-	s.Secret(&c.Password, "password", "MONGO_PASSWORD", "MongoDB password")
-	s.String(&c.PasswordFile, "password-file", "MONGO_PASSWORD_FILE", "", "file holding the MongoDB password (a Rancher secret)")
+	s.String(&c.UsernameFile, "username-file", "MONGO_USERNAME_FILE", "", "file holding the MongoDB user (a Rancher secret; wins over --username)")
+	s.Secret(&c.Password, "password", "MONGO_PASSWORD", "MongoDB password (visible in ps when given as a flag; prefer the file)")
+	s.String(&c.PasswordFile, "password-file", "MONGO_PASSWORD_FILE", "", "file holding the MongoDB password (a Rancher secret; wins over --password)")
 	s.String(&c.AuthSource, "auth-source", "MONGO_AUTH_SOURCE", "admin", "authentication database")
 	if talksToMongod {
 		s.Bool(&c.TLS, "tls", "MONGO_TLS", false, "connect to mongod with TLS, verified against the system CAs unless --tls-ca-file is set")
@@ -111,8 +116,8 @@ func (c *commonConfig) validate() error {
 	if c.Port < 1 || c.Port > 65535 {
 		return usagef("--port (env MONGO_PORT): %d is not a TCP port", c.Port)
 	}
-	if c.ReplSet == "" || strings.ContainsAny(c.ReplSet, "/ ,") {
-		return usagef("--replset (env REPLSET_NAME): %q is not a usable replica set name", c.ReplSet)
+	if err := checkReplSetName(c.ReplSet); err != nil {
+		return err
 	}
 	if c.talksToMongod && (c.MinMembers < 1 || c.MinMembers > 7) {
 		return usagef("--min-members (env MIN_MEMBERS): %d is outside 1..7", c.MinMembers)
@@ -129,27 +134,97 @@ func (c *commonConfig) validate() error {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return usagef("--tls-cert-file and --tls-key-file go together")
 	}
-	user, err := readSecret(c.Username, c.UsernameFile, "username", "username-file")
-	if err != nil {
-		return err
+	for _, sec := range []struct {
+		opt         secretOption
+		value, file *string
+	}{
+		{usernameSecret, &c.Username, &c.UsernameFile},
+		{passwordSecret, &c.Password, &c.PasswordFile},
+	} {
+		v, warning, err := resolveSecret(sec.opt, *sec.value, *sec.file)
+		if err != nil {
+			return err
+		}
+		*sec.value = v
+		if warning != "" {
+			c.warnings = append(c.warnings, warning)
+		}
 	}
-	c.Username = user
-	pw, err := readSecret(c.Password, c.PasswordFile, "password", "password-file")
-	if err != nil {
-		return err
+	if c.Username != "" {
+		if err := checkUserName("username", "MONGO_USERNAME", c.Username); err != nil {
+			return err
+		}
 	}
-	c.Password = pw
 	if c.Password != "" && c.Username == "" {
 		return usagef("--password is set without --username (env MONGO_USERNAME)")
 	}
 	return nil
 }
 
-// checkHostPort validates a "host:port" flag value.
+// checkHostPort validates a "host:port" flag value: an IP address or host name, and a TCP port.
 func checkHostPort(flagName, env, v string) error {
+	return checkAddr(flagName, env, v, false)
+}
+
+// checkAddr validates "host:port"; anyHost allows an empty host (every interface, for --listen).
+func checkAddr(flagName, env, v string, anyHost bool) error {
 	host, port, err := net.SplitHostPort(v)
-	if err != nil || host == "" || port == "" {
+	if err != nil || (host == "" && !anyHost) || port == "" {
 		return usagef("--%s (env %s): %q is not host:port", flagName, env, v)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return usagef("--%s (env %s): %q has no TCP port (1-65535)", flagName, env, v)
+	}
+	if host != "" && net.ParseIP(host) == nil && !validHostName(host) {
+		return usagef("--%s (env %s): %q is neither an IP address nor a host name", flagName, env, host)
+	}
+	return nil
+}
+
+// validHostName follows RFC 1123 loosely: dot-separated labels of letters, digits and hyphens,
+// not all-numeric (that would be a malformed IPv4 address).
+func validHostName(h string) bool {
+	if len(h) > 253 {
+		return false
+	}
+	numeric := true
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			switch {
+			case r >= '0' && r <= '9':
+			case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r == '-', r == '_':
+				numeric = false
+			default:
+				return false
+			}
+		}
+	}
+	return !numeric
+}
+
+// checkReplSetName refuses what cannot be a --replSet name: mongod reads "name/host,host" seed
+// lists from that flag, and the name travels in every client's URI.
+func checkReplSetName(v string) error {
+	bad := func(why string) error {
+		return usagef("--replset (env REPLSET_NAME): %q is not a usable replica set name: %s", v, why)
+	}
+	switch {
+	case v == "":
+		return bad("it is empty")
+	case len(v) > 128:
+		return bad("it is longer than 128 bytes")
+	case !utf8.ValidString(v):
+		return bad("it is not UTF-8")
+	case strings.ContainsAny(v, "/,"):
+		return bad(`it holds "/" or ","`)
+	}
+	for _, r := range v {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			return bad("it holds white space or a control character")
+		}
 	}
 	return nil
 }
@@ -165,7 +240,7 @@ func (l *listenFlag) validate() error {
 	if l.Addr == "" {
 		return nil
 	}
-	return checkHostPort("listen", "LISTEN_ADDRESS", l.Addr)
+	return checkAddr("listen", "LISTEN_ADDRESS", l.Addr, true)
 }
 
 func (c *commonConfig) String() string {

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -208,23 +207,6 @@ func (v *enumValue) String() string {
 		return ""
 	}
 	return *v.p
-}
-
-// readSecret resolves a secret given either directly or as a file (Rancher secrets are mounted as
-// files under /run/secrets). Both set is a usage error; the file's trailing newline is dropped.
-func readSecret(value, file, flagName, fileFlag string) (string, error) {
-	if value != "" && file != "" {
-		return "", usagef("--%s and --%s are both set; give one", flagName, fileFlag)
-	}
-	if file == "" {
-		return value, nil
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		// The path is not secret; the content is, and it is never read into the message.
-		return "", usagef("--%s: cannot read %s: %v", fileFlag, file, errors.Unwrap(err))
-	}
-	return strings.TrimRight(string(b), "\r\n"), nil
 }
 
 // noEnv is an empty environment, for configurations built in code (the demo, tests).

@@ -52,7 +52,7 @@ func newLetschatRole(cfg letschatConfig, o letschatOptions) (*letschatRole, erro
 	sc := lcconfig.SupervisorConfig{
 		Command:             cfg.Command,
 		Dir:                 cfg.Dir,
-		Env:                 o.Env,
+		Env:                 childEnvOr(o.Env), // none of the agent's secrets or settings
 		URI:                 cfg.uriOptions(),
 		Policy:              lcconfig.RestartPolicy(cfg.RestartPolicy),
 		KillTimeout:         cfg.KillTimeout,

@@ -10,6 +10,8 @@ type mongoConfig struct {
 	commonConfig
 	listenFlag
 	letschatServiceFlag
+	keyFileFlags
+	appUserFlags
 
 	MongodAddress  string
 	Recheck        time.Duration
@@ -32,6 +34,8 @@ func (c *mongoConfig) options() *optionSet {
 	s.Duration(&c.Heartbeat, "heartbeat-interval", "MONGO_HEARTBEAT_INTERVAL", 2*time.Second, "how often the driver checks each mongod (at least 500ms)")
 	s.Duration(&c.StepDownPeriod, "step-down-period", "STEP_DOWN_PERIOD", 60*time.Second, "how long a primary asked to step down stays ineligible")
 	s.Duration(&c.ActionTimeout, "action-timeout", "ACTION_TIMEOUT", 30*time.Second, "maxTimeMS for each command that changes the set")
+	c.keyFileFlags.register(s)
+	c.appUserFlags.register(s)
 	return s
 }
 
@@ -43,6 +47,9 @@ func (c *mongoConfig) validate() error {
 		return err
 	}
 	if err := checkHostPort("mongod-address", "MONGOD_ADDRESS", c.MongodAddress); err != nil {
+		return err
+	}
+	if err := c.validateSecrets(); err != nil {
 		return err
 	}
 	if c.Recheck <= 0 {

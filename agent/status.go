@@ -61,6 +61,9 @@ type statusReport struct {
 	NextAction    *mongors.Action `json:"next_action,omitempty"`
 	Healthy       bool            `json:"healthy"`
 	Problems      []string        `json:"problems,omitempty"`
+	// AccessControl is "on", "off" or "unknown": whether the local mongod refuses clients without
+	// credentials (see probeAccessControl). Informational: a set without auth is not unhealthy.
+	AccessControl string `json:"access_control,omitempty"`
 }
 
 func runStatusCmd(args []string, env func(string) (string, bool), stdout, stderr io.Writer) int {
@@ -83,6 +86,7 @@ func runStatusCmd(args []string, env func(string) (string, bool), stdout, stderr
 		return reportUsage(stderr, s, usagef("--timeout (env STATUS_TIMEOUT) must be positive"))
 	}
 	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat, cfg.Password)
+	logWarnings(log, cfg.warnings)
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
 	defer cancel()
 	rep := collectStatus(ctx, &cfg, log)
@@ -151,6 +155,9 @@ func collectStatus(ctx context.Context, cfg *statusConfig, log *logrus.Logger) s
 	if rep.Self != "" {
 		a := mongors.Plan(desired, obs, time.Now(), settingsOf(&cfg.commonConfig, 0))
 		rep.NextAction = &a
+	}
+	if obs.Local.Reachable() {
+		rep.AccessControl = probeAccessControl(ctx, &cfg.commonConfig, cfg.MongodAddress, cfg.Timeout)
 	}
 	return finishStatus(rep, containers, &obs)
 }
@@ -237,6 +244,9 @@ func printStatus(w io.Writer, rep statusReport) {
 		fmt.Fprintf(w, "Config version %d, %s; primary %s\n", rep.ConfigVersion, committed, orDash(rep.Primary))
 	}
 	printVersion(w, rep.MongoDB)
+	if rep.AccessControl != "" {
+		fmt.Fprintf(w, "Access control %s\n", accessControlLine(rep.AccessControl))
+	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOST\tADDRESS\tCONTAINER\tMETADATA\tSET STATE\tVOTES\tPRIORITY\t")

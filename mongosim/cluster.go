@@ -59,6 +59,8 @@ type Options struct {
 	// Version is the MongoDB series the nodes present (see ServerVersion); empty means
 	// DefaultVersion. New panics on a series the emulator does not know.
 	Version ServerVersion
+	// Auth configures access control; the zero value is mongod without --auth.
+	Auth AuthOptions
 }
 
 // Defaults for the Options fields that are not derived from the heartbeat interval.
@@ -96,6 +98,8 @@ type Cluster struct {
 	audit  audit
 	// commands counts the commands answered, by name, opcode and result (legacy.go).
 	commands map[commandKey]int
+	// authz is each node's users and authorization latch (see nodeAuth).
+	authz map[*node]*nodeAuth
 }
 
 // New starts an empty cluster; add nodes with StartNode. Close it when done.

@@ -14,7 +14,6 @@ import (
 const (
 	CodeUnsatisfiableWriteConcern int32 = 100
 	CodeCursorNotFound            int32 = 43
-	CodeUnauthorized              int32 = 13
 	CodeNamespaceNotFound         int32 = 26
 	CodeInvalidNamespace          int32 = 73
 )
@@ -22,7 +21,6 @@ const (
 func init() {
 	codeNames[CodeUnsatisfiableWriteConcern] = "UnsatisfiableWriteConcern"
 	codeNames[CodeCursorNotFound] = "CursorNotFound"
-	codeNames[CodeUnauthorized] = "Unauthorized"
 	for code, name := range docstore.CodeNames {
 		if _, ok := codeNames[code]; !ok {
 			codeNames[code] = name
@@ -590,7 +588,7 @@ func (cc *cmdCtx) drop() (bson.D, error) {
 }
 
 func (cc *cmdCtx) dropDatabase() (bson.D, error) {
-	if cc.n.state != StatePrimary {
+	if !cc.n.writablePrimary() {
 		return nil, notPrimaryWrite(cc)
 	}
 	w := &writeContext{store: cc.c.storeLocked(cc.n)}

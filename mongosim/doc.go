@@ -167,7 +167,43 @@
 //	                                                   the last position a member reported), so
 //	                                                   the emulator is stricter there
 //	retryable-write deduplication (txnNumber)        no; RetryableWriteError label on 10107
-//	auth, TLS, compression, sessions, transactions   no (fields ignored)
+//	access control off (Options.Auth zero value)     yes: nothing enforced; users and SCRAM
+//	                                                   still work, as with mongod without --auth
+//	access control on (Options.Auth.Enabled):        yes; the second message abbreviates the
+//	  13 "command X requires authentication",          command to its first field and $db
+//	  13 "not authorized on D to execute command {..}"
+//	no authentication needed: hello, isMaster,       yes; endSessions needs any user
+//	  ping, buildInfo, saslStart, saslContinue,
+//	  connectionStatus
+//	localhost exception before the first user:       yes (_getDefaultPrivileges): createUser and
+//	  replSetInitiate/Reconfig, replSetGetStatus,      grantRole on admin only; replSetGetConfig,
+//	  createUser of an admin user                      usersInfo and reads -> 13; closed from the
+//	                                                   next command once any user exists, and
+//	                                                   until restart even if all are dropped;
+//	                                                   "local" = peer in 127/8 or ::1 (mongod's
+//	                                                   rule) unless Auth.LocalClient decides
+//	                                                   (SameHostClient: one host per address)
+//	SCRAM-SHA-1 (MD5 "user:mongo:pw") and            yes (package scram): conversationId 1,
+//	  SCRAM-SHA-256 (SASLprep), saslSupportedMechs,    skipEmptyExchange or the empty 3rd step,
+//	  speculativeAuthenticate in hello                 BinData or base64-string payloads; every
+//	                                                   failure 18 "Authentication failed."; 17
+//	                                                   for out-of-order steps; a failed
+//	                                                   speculative start is silently dropped
+//	MONGODB-X509, PLAIN, authenticate, logout        no: 334 MechanismUnavailable / 59
+//	createUser, updateUser, dropUser, usersInfo,     yes: 51003, 11, 31, 40414, 2, 14, 50687
+//	  grantRolesToUser, revokeRolesFromUser,           (empty password), 10107 on a secondary;
+//	  dropAllUsersFromDatabase                         write concern as for inserts
+//	users in admin.system.users, replicated and      yes: oplog i/u/d entries; documents as
+//	  rolled back through the oplog                    mongod stores them (userId UUID,
+//	                                                   credentials with iterationCount
+//	                                                   10000/15000, 16/28-byte salts)
+//	built-in roles (read, readWrite, dbAdmin,        yes, for the actions the emulated commands
+//	  dbOwner, userAdmin, *AnyDatabase, cluster*,      check; root holds every action; roles are
+//	  hostManager, backup, restore, root)              re-read at every command; a dropped
+//	                                                   user's connections lose their login;
+//	                                                   user-defined roles no
+//	internal (keyFile) authentication of members     no: members trust each other
+//	TLS, compression, sessions, transactions         no (fields ignored)
 //	any other command                                59 CommandNotFound
 //
 // Error messages follow mongod's wording where known; codes and codeNames are exact.

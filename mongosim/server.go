@@ -46,6 +46,7 @@ func (c *Cluster) serveConn(n *node, conn net.Conn, down chan struct{}, connID i
 		c.mu.Unlock()
 	}()
 	r := bufio.NewReader(conn)
+	sess := newAuthSession(conn.RemoteAddr())
 	var out []byte
 	var respID int32
 	for {
@@ -56,7 +57,7 @@ func (c *Cluster) serveConn(n *node, conn net.Conn, down chan struct{}, connID i
 			}
 			return
 		}
-		cc := &cmdCtx{c: c, n: n, down: down, req: req, connID: connID}
+		cc := &cmdCtx{c: c, n: n, down: down, req: req, connID: connID, sess: sess}
 		reply, ok := c.execute(cc)
 		if !ok {
 			return
@@ -99,6 +100,8 @@ type cmdCtx struct {
 	secondaryOk bool
 	// replyFlags are OP_REPLY's responseFlags (QueryFailure for a refused legacy query).
 	replyFlags uint32
+	// sess is the connection's authentication state.
+	sess *authSession
 }
 
 type handler func(cc *cmdCtx) (bson.D, error)
@@ -123,6 +126,7 @@ func init() {
 		"find":             (*cmdCtx).find,
 		"count":            (*cmdCtx).count,
 	}
+	registerAuthCommands(handlers)
 }
 
 // execute runs one command under the cluster mutex. ok is false when the node incarnation the
@@ -157,7 +161,13 @@ func (c *Cluster) execute(cc *cmdCtx) (bson.D, bool) {
 			cc.body = b
 		}
 	}
+	if ae := cc.authorizeLocked(); ae != nil {
+		return cc.c.countedLocked(cc, ae.reply()), true
+	}
 	reply, err := h(cc)
+	if err == nil && isHello(cc.name) {
+		reply = cc.helloAuthFields(reply)
+	}
 	if cc.n.down != cc.down || !cc.n.running {
 		return nil, false
 	}

@@ -20,6 +20,7 @@ func newEmulator(opts Options) *Emulator {
 	o.Logger = opts.Logger
 	o.Seed = opts.Seed
 	o.Version = opts.Version
+	o.Auth = mongosim.AuthOptions{Enabled: opts.Auth, LocalClient: opts.LocalClient}
 	return &Emulator{Cluster: mongosim.New(o)}
 }
 

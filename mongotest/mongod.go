@@ -1,6 +1,9 @@
 package mongotest
 
 import (
+	"crypto/rand"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/replset-agent/replset-agent/mongotest/mongodproc"
@@ -13,7 +16,16 @@ type mongodCluster struct{ *mongodproc.Cluster }
 var _ Cluster = mongodCluster{}
 
 func newMongod(t testing.TB, bin string, opts Options) Cluster {
-	return mongodCluster{mongodproc.New(bin, opts.SetName, t.TempDir())}
+	c := mongodproc.New(bin, opts.SetName, t.TempDir())
+	if opts.Auth {
+		// mongod refuses a keyFile that others may read.
+		key := filepath.Join(t.TempDir(), "keyfile")
+		if err := os.WriteFile(key, []byte(rand.Text()+rand.Text()), 0o400); err != nil {
+			t.Fatalf("mongotest: write keyFile: %v", err)
+		}
+		c.UseKeyFile(key)
+	}
+	return mongodCluster{c}
 }
 
 // Partition reports ErrUnsupported, the contract's sentinel.

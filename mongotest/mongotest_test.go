@@ -2,6 +2,7 @@ package mongotest
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -119,5 +120,31 @@ func TestSeedReplays(t *testing.T) {
 				t.Fatalf("seed %d, want %d", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestAuthOption: access control on, and the localhost exception as mongod has it.
+func TestAuthOption(t *testing.T) {
+	c := New(t, Options{Auth: true})
+	addr := Addrs(t, 1)[0]
+	if err := c.StartNode(addr); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := mongo.Connect(options.Client().SetHosts([]string{addr}).SetDirect(true).SetServerSelectionTimeout(5 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cl.Disconnect(context.Background()) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// The localhost exception lets a local client see the status, not the config.
+	var ce mongo.CommandError
+	err = cl.Database("admin").RunCommand(ctx, bson.D{{Key: "replSetGetConfig", Value: 1}}).Err()
+	if !errors.As(err, &ce) || ce.Code != 13 {
+		t.Fatalf("replSetGetConfig without credentials: %v, want 13 Unauthorized", err)
+	}
+	err = cl.Database("admin").RunCommand(ctx, bson.D{{Key: "replSetGetStatus", Value: 1}}).Err()
+	if !errors.As(err, &ce) || ce.Code != 94 {
+		t.Fatalf("replSetGetStatus through the localhost exception: %v, want 94", err)
 	}
 }

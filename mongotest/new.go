@@ -1,6 +1,7 @@
 package mongotest
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -43,6 +44,12 @@ type Options struct {
 	// Version is the MongoDB series the emulator presents (mongosim.Options.Version); empty means
 	// the emulator's default. Real mongod is whatever MONGOD_BIN is.
 	Version mongosim.ServerVersion
+	// Auth turns access control on: the emulator's Auth.Enabled, or --keyFile (which implies
+	// --auth) for real mongod, with a key written into the test's temporary directory.
+	Auth bool
+	// LocalClient is the emulator's localhost-exception rule (mongosim.AuthOptions.LocalClient;
+	// nil: mongod's). Real mongod on loopback addresses counts every client as local.
+	LocalClient func(node string, remote net.Addr) bool
 }
 
 // SeedEnv names the environment variable that replays an emulator run.

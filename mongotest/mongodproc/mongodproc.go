@@ -30,8 +30,9 @@ type Cluster struct {
 	setName string
 	root    string
 
-	mu    sync.Mutex
-	procs map[string]*mongodProc
+	mu      sync.Mutex
+	procs   map[string]*mongodProc
+	keyFile string
 }
 
 type mongodProc struct {
@@ -43,6 +44,14 @@ type mongodProc struct {
 // root (which must exist). No process runs until StartNode.
 func New(bin, setName, root string) *Cluster {
 	return &Cluster{bin: bin, setName: setName, root: root, procs: map[string]*mongodProc{}}
+}
+
+// UseKeyFile makes every node start from now on with --keyFile path: access control on, and
+// members authenticating each other with the key. The file must not be readable by others.
+func (m *Cluster) UseKeyFile(path string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.keyFile = path
 }
 
 // Kind is "mongod".
@@ -71,8 +80,12 @@ func (m *Cluster) StartNode(addr string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("start mongod %s: %w", addr, err)
 	}
-	cmd := exec.Command(m.bin, "--replSet", m.setName, "--bind_ip", host, "--port", port,
-		"--dbpath", dir, "--logpath", dir+".log", "--logappend")
+	args := []string{"--replSet", m.setName, "--bind_ip", host, "--port", port,
+		"--dbpath", dir, "--logpath", dir + ".log", "--logappend"}
+	if m.keyFile != "" {
+		args = append(args, "--keyFile", m.keyFile)
+	}
+	cmd := exec.Command(m.bin, args...)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start mongod %s: %w", addr, err)
 	}
