@@ -355,6 +355,8 @@ func (e *env) addLetschat(service, policy string, n int, extra ...string) []*lcA
 			"--min-restart-interval", "1s",
 			"--stagger", "2s",
 			"--kill-timeout", "2s",
+			"--cookie-secret", "e2e-cookie-secret-0123456789",
+			"--ready-url", "none", // the stand-in serves no HTTP
 			"--metadata-min-interval", "50ms",
 			"--metadata-backoff-cap", "1s",
 			"--log-level", e.opts.logLevel,
