@@ -39,6 +39,7 @@ type child struct {
 	exited  chan exitInfo  // receives once, when the whole group is gone
 	ready   chan struct{}  // receives once, when the readiness probe first passes
 	healthy atomic.Bool    // the last probe passed
+	stopped atomic.Bool    // a stop was requested: no longer ready, whatever the probe says
 	cancel  context.CancelFunc
 
 	readyAt time.Time // when ready was received; owned by Run's goroutine
@@ -148,13 +149,19 @@ func (c *child) probe(ctx context.Context, probe func(context.Context) error, in
 	}
 }
 
-// stop asks the child's group to stop with sig; only the first request counts.
+// stop asks the child's group to stop with sig; only the first request counts. A child asked to
+// stop is no longer ready, whatever its last probe said.
 func (c *child) stop(sig os.Signal) {
+	c.stopped.Store(true)
+	c.cancel()
 	select {
 	case c.stopReq <- sig:
 	default:
 	}
 }
+
+// isReady reports whether the child serves and is not being stopped.
+func (c *child) isReady() bool { return c.healthy.Load() && !c.stopped.Load() }
 
 // signal sends sig to the child's process group.
 func (c *child) signal(sig os.Signal) error { return c.proc.Signal(sig) }

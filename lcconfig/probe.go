@@ -17,13 +17,14 @@ const DefaultHTTPPort = 5000
 
 // HTTPProbe returns a readiness probe that GETs url and counts any answer below 500 as ready:
 // Let's Chat only listens once its database connection is up, and then answers /login with 200.
-// Redirects are not followed; the body is drained up to 4 KiB so the connection can be reused.
+// Redirects are not followed, and every probe opens a connection of its own: one kept alive
+// would outlive the child it was made to.
 func HTTPProbe(url string) func(context.Context) error {
 	client := &http.Client{
 		Transport: &http.Transport{
-			Proxy:               nil, // the child is local: never through a proxy from the environment
-			MaxIdleConnsPerHost: 1,
-			DisableCompression:  true,
+			Proxy:              nil, // the child is local: never through a proxy from the environment
+			DisableKeepAlives:  true,
+			DisableCompression: true,
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}

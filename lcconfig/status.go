@@ -60,15 +60,14 @@ type EventKind string
 
 // The events a supervisor reports through SupervisorConfig.OnEvent.
 const (
-	EventURIChanged     EventKind = "uri-changed"     // a new set of hosts was adopted
-	EventStarted        EventKind = "started"         // a child was started
-	EventRestart        EventKind = "restart"         // a child was started to replace another (Reason says why)
-	EventExited         EventKind = "exited"          // a child's group is gone (ExitCode), on its own or when stopped
-	EventReady          EventKind = "ready"           // the running child passed its readiness probe
-	EventStopping       EventKind = "stopping"        // the child is being stopped for a policy restart (Reason)
-	EventRestartDone    EventKind = "restart-done"    // the replacement is ready (Downtime: from the stop)
-	EventGateDeferred   EventKind = "gate-deferred"   // a policy restart waits: the gate was not available
-	EventMembersDropped EventKind = "members-dropped" // members left out of the URI (Dropped)
+	EventURIChanged   EventKind = "uri-changed"   // a new set of hosts was adopted
+	EventStarted      EventKind = "started"       // a child was started
+	EventRestart      EventKind = "restart"       // a child was started to replace another (Reason says why)
+	EventExited       EventKind = "exited"        // a child's group is gone (ExitCode), on its own or when stopped
+	EventReady        EventKind = "ready"         // the running child passed its readiness probe
+	EventStopping     EventKind = "stopping"      // the child is being stopped for a policy restart (Reason)
+	EventRestartDone  EventKind = "restart-done"  // the replacement is ready (Downtime: from the stop)
+	EventGateDeferred EventKind = "gate-deferred" // a policy restart waits: the gate was not available
 )
 
 // Event is one thing the supervisor did, for metrics and for the demo's output.
@@ -87,6 +86,4 @@ type Event struct {
 	ExitCode int `json:"exit_code,omitempty"`
 	// Downtime is set on EventRestartDone: from the stop signal to the replacement being ready.
 	Downtime time.Duration `json:"downtime,omitempty"`
-	// Dropped is set on EventMembersDropped: why each member was left out.
-	Dropped []string `json:"dropped,omitempty"`
 }

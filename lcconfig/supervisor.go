@@ -160,9 +160,6 @@ func (s *Supervisor) noteDropped(dropped []*HostError) {
 	for _, d := range dropped {
 		s.log.WithField("member", d.Addr).Warn("member dropped from Let's Chat's URI: " + d.Reason)
 	}
-	if len(dropped) > 0 {
-		s.emit(Event{Kind: EventMembersDropped, Dropped: reasons})
-	}
 }
 
 // Signal forwards sig to the child's process group. SIGTERM and SIGINT instead ask Run to shut
@@ -202,7 +199,7 @@ func (s *Supervisor) Status() Status {
 		due := *st.RestartDue
 		st.RestartDue = &due
 	}
-	st.Ready = s.current != nil && s.current.healthy.Load()
+	st.Ready = s.current != nil && s.current.isReady()
 	return st
 }
 

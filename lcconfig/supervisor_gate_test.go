@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -283,9 +284,16 @@ func TestSupervisor_updateDuringStopReachesReplacement(t *testing.T) {
 // whole group, so the app finishes its graceful exit, and a replacement never overlaps it.
 func TestSupervisor_waitsForTheWholeGroup(t *testing.T) {
 	addr := freeAddr(t)
+	out, err := os.Create(filepath.Join(t.TempDir(), "output"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
 	h := newHarness(t, func(c *SupervisorConfig) {
 		c.Policy = RestartAlways
 		c.KillTimeout = 20 * time.Second
+		// A file, as in production: no pipe whose end the app holds keeps the leader's Wait open.
+		c.Stdout, c.Stderr = out, out
 	}, "FAKECHAT_NPM=1", "FAKECHAT_TERM_DELAY=400ms", "FAKECHAT_HTTP_ADDR="+addr)
 	h.update(0, "10.0.0.1")
 	h.run()
