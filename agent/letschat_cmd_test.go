@@ -48,6 +48,12 @@ func TestLetschatCommand(t *testing.T) {
 	if !strings.Contains(status, `"state": "running"`) || !strings.Contains(metrics, "replset_agent_letschat_uri_changes_total") {
 		t.Errorf("endpoints do not show the running child:\n%s", status)
 	}
+	for _, m := range []string{`replset_agent_letschat_ready{role="letschat"} 1`, `replset_agent_letschat_gate_held{role="letschat"} 0`,
+		"replset_agent_letschat_gate_deferrals_total", "replset_agent_letschat_restart_downtime_seconds", "replset_agent_letschat_dropped_members", "replset_agent_reaped_orphans_total"} {
+		if !strings.Contains(metrics, m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
 	if got := get(t, "http://"+listen+"/readyz"); strings.TrimSpace(got) != "ok" {
 		t.Errorf("/readyz = %q with Let's Chat running", got)
 	}

@@ -3,6 +3,7 @@ package agent
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/replset-agent/replset-agent/childproc"
 	"github.com/replset-agent/replset-agent/lcconfig"
 )
 
@@ -39,6 +40,9 @@ func newLetschatMetrics(reg *prometheus.Registry, status func() lcconfig.Status)
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "replset_agent_letschat_dropped_members", Help: "Members of the last update left out of Let's Chat's URI (IPv6 literals, ...).", ConstLabels: c,
 		}, func() float64 { return float64(len(status().Dropped)) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "replset_agent_reaped_orphans_total", Help: "Orphaned descendants of the child reaped by the agent (as PID 1 or subreaper).", ConstLabels: c,
+		}, func() float64 { return float64(childproc.Reaped()) }),
 	)
 	return m
 }

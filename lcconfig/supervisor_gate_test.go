@@ -241,13 +241,15 @@ func TestSupervisor_healthyRunResetsCrashCount(t *testing.T) {
 	crashes := len(h.logs.entries("Let's Chat exited on its own"))
 	h.update(0, "10.0.0.2") // policy restart of the healthy child
 	h.waitLogs("the child ran healthy long enough; crash count reset", 1)
-	var replacement int
-	h.waitFor("replacement", func() bool {
-		st := h.sup.Status()
-		replacement = st.PID
-		return st.State == StateRunning && st.ChildURI == uriOf(t, "10.0.0.2")
+	// Wait for the replacement's start record: fakechat writes it once it handles SIGUSR1, which
+	// Go ignores before that.
+	var last chatRecord
+	h.waitFor("the replacement", func() bool {
+		starts := h.records("start")
+		last = starts[len(starts)-1]
+		return last.URI == uriOf(t, "10.0.0.2") && h.sup.Status().PID == last.PID
 	})
-	if err := syscall.Kill(replacement, syscall.SIGUSR1); err != nil {
+	if err := syscall.Kill(last.PID, syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
 	lines := h.waitLogs("Let's Chat exited on its own", crashes+1)
