@@ -160,6 +160,7 @@ func runScenario(seed uint64, dir string, gated, verbose bool) (restarts, starts
 				"FAKECHAT_BOOT_DELAY=" + (time.Duration(rng.IntN(15)) * time.Millisecond).String(),
 				"FAKECHAT_TERM_DELAY=" + (time.Duration(rng.IntN(8)) * time.Millisecond).String(),
 				"FAKECHAT_CRASH_WHILE=" + in.crash,
+				"GOMAXPROCS=1", // thousands of short-lived children: keep each one cheap
 			},
 			Policy:             policy,
 			KillTimeout:        5 * time.Second,
@@ -172,7 +173,7 @@ func runScenario(seed uint64, dir string, gated, verbose bool) (restarts, starts
 			GateRetry:          3 * time.Millisecond,
 			GateTimeout:        5 * time.Second,
 			Probe:              HTTPProbe("http://" + addr + "/login"),
-			ProbeInterval:      3 * time.Millisecond,
+			ProbeInterval:      5 * time.Millisecond,
 			ReadyTimeout:       30 * time.Second,
 			CookieSecret:       testCookieSecret,
 			Stdout:             io.Discard,
@@ -348,7 +349,7 @@ func waitAll(instances []*propInstance, timeout time.Duration, cond func(Status)
 		if time.Now().After(deadline) {
 			return fmt.Errorf("not converged after %v: %s", timeout, strings.Join(lagging, "; "))
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
