@@ -1,52 +1,67 @@
 package agent
 
 import (
-	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"syscall"
+	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/replset-agent/replset-agent/childproc"
 )
+
+// childLeftoverGrace is how long what a child leaves in its process group after it exits gets
+// between SIGTERM and SIGKILL.
+const childLeftoverGrace = 10 * time.Second
+
+// reapOrphans enables the orphan reaper in the commands that supervise a child (the agent is then
+// the container's PID 1). In-process tests turn it off: the test binary runs other children.
+var reapOrphans = true
 
 // runChild runs argv (mongod, in images where the agent is the entrypoint) until it exits,
 // forwarding every signal from sigs to its process group, and returns its exit status (128+signal
-// when a signal killed it). The child decides how long its own shutdown takes, as mongod does.
+// when a signal killed it). The child decides how long its own shutdown takes, as mongod does;
+// what it leaves behind in its group is stopped before runChild returns.
 func runChild(argv []string, sigs <-chan os.Signal, log logrus.FieldLogger) (int, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
 	cmd.Env = childEnv(os.Environ()) // none of the agent's secrets or settings
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return 1, fmt.Errorf("start %s: %w", argv[0], err)
+	p, err := childproc.Start(cmd)
+	if err != nil {
+		return 1, err
 	}
-	log.WithFields(logrus.Fields{"pid": cmd.Process.Pid, "command": argv[0]}).Info("started child")
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	log.WithFields(logrus.Fields{"pid": p.Pid(), "command": argv[0]}).Info("started child")
 	for {
 		select {
-		case err := <-done:
-			code := exitStatus(cmd.ProcessState, err)
-			log.WithFields(logrus.Fields{"pid": cmd.Process.Pid, "exit_code": code}).Info("child exited")
-			return code, nil
+		case <-p.Exited():
+			res := p.Stop(syscall.SIGTERM, childLeftoverGrace)
+			fields := logrus.Fields{"pid": p.Pid(), "exit_code": res.ExitCode}
+			if res.Killed {
+				fields["leftovers_killed"] = true
+			}
+			log.WithFields(fields).Info("child exited")
+			return res.ExitCode, nil
 		case sig := <-sigs:
 			log.WithField("signal", sig.String()).Info("forwarding signal to child")
-			_ = syscall.Kill(-cmd.Process.Pid, sig.(syscall.Signal))
+			if err := p.Signal(sig); err != nil {
+				log.WithError(err).Warn("signal not delivered")
+			}
 		}
 	}
 }
 
-func exitStatus(ps *os.ProcessState, err error) int {
-	if ps == nil {
-		return 1
+// startReaper makes this process reap orphaned descendants (see childproc.EnableReaper) when
+// reapOrphans is set; it returns the function that stops it.
+func startReaper(log logrus.FieldLogger) func() {
+	if !reapOrphans {
+		return func() {}
 	}
-	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal())
+	stop, err := childproc.EnableReaper(func(e childproc.ReapEvent) {
+		log.WithFields(logrus.Fields{"pid": e.PID, "exit_code": e.ExitCode}).Debug("reaped an orphaned process")
+	})
+	if err != nil {
+		log.WithError(err).Info("cannot become a child subreaper; orphans go to PID 1")
 	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) || err == nil {
-		return ps.ExitCode()
-	}
-	return 1
+	return stop
 }

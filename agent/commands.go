@@ -44,9 +44,13 @@ func runLetschatCmd(args []string, env func(string) (string, bool), stdout, stde
 	if done {
 		return code
 	}
+	if err := cfg.checkStart(); err != nil {
+		return reportUsage(stderr, cfg.options(), err)
+	}
 	cfg.Command = child
-	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat, cfg.Password)
+	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat, cfg.Password, cfg.AppPassword, cfg.CookieSecret)
 	logWarnings(log, cfg.warnings)
+	defer startReaper(log)()
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -60,7 +64,7 @@ func runLetschatCmd(args []string, env func(string) (string, bool), stdout, stde
 		return 1
 	}
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 	log.WithField("config", cfg.String()).Info("letschat role starting")
 	return role.run(ctx, sigs)
@@ -98,10 +102,13 @@ func runMongoCmd(args []string, env func(string) (string, bool), stdout, stderr 
 	}
 	sigs := make(chan os.Signal, 4)
 	if len(child) > 0 {
-		// mongod rotates its log on SIGUSR1; those are passed through.
-		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
+		// mongod rotates its log on SIGUSR1; those are passed through. SIGQUIT is a clean stop.
+		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGUSR1)
+		defer startReaper(log)()
 	} else {
-		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+		// Without a child every one of these is a clean stop; Go's default for SIGQUIT and
+		// SIGHUP would end the process without stopping the reconciler.
+		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP)
 	}
 	defer signal.Stop(sigs)
 	log.WithField("config", cfg.String()).Info("mongo role starting")
@@ -136,6 +143,9 @@ func runMongoCmd(args []string, env func(string) (string, bool), stdout, stderr 
 	for {
 		select {
 		case sig := <-sigs:
+			if sig == syscall.SIGQUIT {
+				sig = syscall.SIGTERM // a clean stop of mongod, never a dump that orphans it
+			}
 			if sig == syscall.SIGTERM || sig == syscall.SIGINT {
 				log.WithField("signal", sig.String()).Info("stopping the reconciler, then mongod")
 				stopRole()

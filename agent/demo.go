@@ -291,6 +291,8 @@ func (d *demo) startLetschat() error {
 	cfg.KillTimeout = 2 * time.Second
 	cfg.MetadataSpacing = 20 * time.Millisecond
 	cfg.Settle = 100 * time.Millisecond
+	cfg.CookieSecret = "demo-cookie-secret-not-for-production"
+	cfg.ReadyURL = readyURLNone // the stand-in serves no HTTP
 	if err := cfg.validate(); err != nil {
 		return err
 	}

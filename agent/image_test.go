@@ -249,8 +249,8 @@ func TestLetschatRefusesBadBaseSettings(t *testing.T) {
 	os.WriteFile(base, []byte("secrets: [unclosed\n"), 0o600)
 	var out, errb bytes.Buffer
 	code := run([]string{"letschat", "--delivery", "settings", "--dir", dir, "--base-settings", base, "--metadata-url", "http://127.0.0.1:1/2016-07-29", "--", "true"}, noEnv, &out, &errb)
-	if code != 1 {
-		t.Fatalf("exit %d, want 1\n%s", code, errb.String())
+	if code != 2 {
+		t.Fatalf("exit %d, want 2\n%s", code, errb.String())
 	}
 	if !strings.Contains(errb.String(), "base settings") {
 		t.Fatalf("the error does not name the base settings:\n%s", errb.String())

@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/sirupsen/logrus"
 
@@ -21,6 +23,7 @@ type letschatRole struct {
 	cfg     letschatConfig
 	log     logrus.FieldLogger
 	m       *metrics
+	lm      *letschatMetrics
 	watcher *metadata.Watcher
 	sup     *lcconfig.Supervisor
 	version *versionWatch // the set's MongoDB version (version.go)
@@ -30,6 +33,7 @@ type letschatRole struct {
 	mu        sync.Mutex
 	lastErr   string // why the last snapshot could not be used; "" when it could
 	lastHosts []string
+	unlisted  bool // this container was missing from the last snapshot
 }
 
 // letschatOptions are what an in-process caller (the demo) injects; the zero value is the real thing.
@@ -39,26 +43,43 @@ type letschatOptions struct {
 	ChildStderr io.Writer
 	Env         []string // base environment of the child; nil: os.Environ()
 	OnLetschat  func(lcconfig.Event)
+	// Gate coordinates policy restarts across the service's instances; nil: none, restarts are
+	// spread by rank × --stagger only.
+	Gate lcconfig.RestartGate
 }
 
 func newLetschatRole(cfg letschatConfig, o letschatOptions) (*letschatRole, error) {
 	r := &letschatRole{cfg: cfg, log: o.Logger.WithField("role", "letschat"), m: newMetrics("letschat")}
+	for _, n := range cfg.notes {
+		r.log.Warn(n)
+	}
 	r.version = newVersionWatch(r.log, r.m.registry, "letschat", false, true)
 	w, err := newWatcher(&cfg.commonConfig, letschatScope(&cfg.commonConfig, cfg.LetschatService), r.log, r.m)
 	if err != nil {
 		return nil, err
 	}
 	r.watcher = w
+	env := childEnvOr(o.Env) // none of the agent's secrets or settings
+	probe, err := r.readyProbe(env)
+	if err != nil {
+		return nil, err
+	}
+	r.lm = newLetschatMetrics(r.m.registry, r.status0)
 	sc := lcconfig.SupervisorConfig{
 		Command:             cfg.Command,
 		Dir:                 cfg.Dir,
-		Env:                 childEnvOr(o.Env), // none of the agent's secrets or settings
+		Env:                 env,
 		URI:                 cfg.uriOptions(),
+		CookieSecret:        cfg.CookieSecret,
 		Policy:              lcconfig.RestartPolicy(cfg.RestartPolicy),
 		KillTimeout:         cfg.KillTimeout,
 		MinRestartInterval:  cfg.MinRestart,
 		StaggerInterval:     cfg.Stagger,
 		SettleDelay:         cfg.Settle,
+		HealthyRun:          cfg.HealthyRun,
+		ReadyTimeout:        cfg.ReadyTimeout,
+		Probe:               probe,
+		Gate:                o.Gate,
 		StartWithoutMembers: cfg.StartWithoutMems,
 		Stdout:              o.ChildStdout,
 		Stderr:              o.ChildStderr,
@@ -70,22 +91,15 @@ func newLetschatRole(cfg letschatConfig, o letschatOptions) (*letschatRole, erro
 			case lcconfig.EventURIChanged:
 				r.m.letschatURIChange.Inc()
 			}
+			r.lm.observe(e)
 			if o.OnLetschat != nil {
 				o.OnLetschat(e)
 			}
 		},
 	}
 	if cfg.Delivery == "settings" {
-		target := cfg.SettingsFile
-		if !filepath.IsAbs(target) {
-			target = filepath.Join(cfg.Dir, target)
-		}
-		sf, err := lcconfig.LoadSettings(cfg.BaseSettings, target)
-		if err != nil {
-			return nil, err
-		}
 		sc.Delivery = lcconfig.DeliverSettings
-		sc.Settings = sf
+		sc.Settings = cfg.settings
 	}
 	sup, err := lcconfig.NewSupervisor(sc)
 	if err != nil {
@@ -95,8 +109,54 @@ func newLetschatRole(cfg letschatConfig, o letschatOptions) (*letschatRole, erro
 	return r, nil
 }
 
+// status0 is the supervisor's status for the metrics, before and after it exists.
+func (r *letschatRole) status0() lcconfig.Status {
+	if r.sup == nil {
+		return lcconfig.Status{}
+	}
+	return r.sup.Status()
+}
+
+// readyProbe returns the probe of --ready-url: by default GET /login on the address Let's Chat
+// listens on, resolved from its environment and settings files as Let's Chat resolves it.
+func (r *letschatRole) readyProbe(env []string) (func(context.Context) error, error) {
+	switch r.cfg.ReadyURL {
+	case readyURLNone:
+		return nil, nil
+	case "":
+	default:
+		return lcconfig.HTTPProbe(r.cfg.ReadyURL), nil
+	}
+	files := map[string][]byte{}
+	for _, name := range []string{"config/settings.yml", "settings.yml"} {
+		if b, err := os.ReadFile(filepath.Join(r.cfg.Dir, name)); err == nil {
+			files[name] = b
+		}
+	}
+	if r.cfg.settings != nil {
+		// The file the agent writes: the base with database.uri; its http keys are the base's.
+		if rel, err := filepath.Rel(r.cfg.Dir, r.cfg.settings.Path()); err == nil {
+			files[filepath.ToSlash(rel)] = r.cfg.settings.Base()
+		}
+	}
+	vars := map[string]string{}
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	addr, err := lcconfig.ResolveHTTPAddress(vars, files)
+	if err != nil {
+		return nil, fmt.Errorf("readiness probe: %w; set --ready-url (env LETSCHAT_READY_URL)", err)
+	}
+	url := "http://" + addr + "/login"
+	r.log.WithField("url", url).Info("Let's Chat is ready when this answers")
+	return lcconfig.HTTPProbe(url), nil
+}
+
 // run supervises Let's Chat until ctx ends or a stop signal arrives, and returns the exit code:
-// the child's status on shutdown.
+// the child's status on shutdown. SIGQUIT stops Let's Chat cleanly, like SIGTERM (Go's default,
+// a goroutine dump, would leave the child orphaned); other signals are forwarded to its group.
 func (r *letschatRole) run(ctx context.Context, signals <-chan os.Signal) int {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -109,7 +169,12 @@ func (r *letschatRole) run(ctx context.Context, signals <-chan os.Signal) int {
 			case <-ctx.Done():
 				return
 			case sig := <-signals:
-				r.log.WithField("signal", sig.String()).Info("forwarding signal to Let's Chat")
+				if sig == syscall.SIGQUIT {
+					r.log.WithField("signal", sig.String()).Info("stopping Let's Chat cleanly")
+					sig = syscall.SIGTERM
+				} else {
+					r.log.WithField("signal", sig.String()).Info("forwarding signal to Let's Chat")
+				}
 				if err := r.sup.Signal(sig); err != nil && !errors.Is(err, lcconfig.ErrNoChild) {
 					r.log.WithError(err).Warn("signal not delivered")
 				}
@@ -174,14 +239,23 @@ func (r *letschatRole) members(s metadata.Snapshot) ([]lcconfig.Member, int, err
 		hosts = append(hosts, lcconfig.Member{Addr: m.Address, Health: h})
 		addrs = append(addrs, m.Address)
 	}
-	opts := metadata.TopologyOptions{Stack: own.Stack, Service: r.cfg.LetschatService}
-	rank, _, err := s.ContainerRank(opts, own.Container.UUID)
-	if err != nil {
-		return nil, 0, fmt.Errorf("rank among Let's Chat containers: %w", err)
+	rank := lcconfig.RankUnknown
+	if own.Container != nil {
+		opts := metadata.TopologyOptions{Stack: own.Stack, Service: r.cfg.LetschatService}
+		rk, _, err := s.ContainerRank(opts, own.Container.UUID)
+		if err != nil {
+			return nil, 0, fmt.Errorf("rank among Let's Chat containers: %w", err)
+		}
+		rank = rk
 	}
 	r.mu.Lock()
 	r.lastHosts = addrs
+	changed := r.unlisted != (own.Container == nil)
+	r.unlisted = own.Container == nil
 	r.mu.Unlock()
+	if changed && own.Container == nil {
+		r.log.WithField("service", r.cfg.LetschatService).Warn("this Let's Chat container is not listed in metadata yet; policy restarts wait until it is, rather than take another instance's slot")
+	}
 	return hosts, rank, nil
 }
 
@@ -231,8 +305,11 @@ func (r *letschatRole) endpoints() endpoints {
 				return errors.New(w)
 			}
 			st := r.sup.Status()
-			if st.State != lcconfig.StateRunning {
+			switch {
+			case st.State != lcconfig.StateRunning:
 				return fmt.Errorf("let's chat is %s", st.State)
+			case !st.Ready:
+				return fmt.Errorf("let's chat runs but does not answer yet")
 			}
 			return nil
 		},

@@ -29,7 +29,8 @@ func TestLetschatCommand(t *testing.T) {
 	listen := freeAddr(t)
 	args := []string{"letschat", "--metadata-url", d.meta.BaseURL(), "--metadata-source-ip", lcIP,
 		"--metadata-min-interval", "20ms", "--settle-delay", "50ms", "--dir", dir, "--listen", listen,
-		"--username", "chat", "--password", "s3cret/pw", "--", "sh", "-c", script}
+		"--username", "admin", "--password", "adm1n-pw", "--cookie-secret", testCookie, "--ready-url", "none",
+		"--app-username", "chat", "--app-password", "s3cret/pw", "--", "sh", "-c", script}
 	done := make(chan int, 1)
 	var errb syncBuffer
 	go func() { done <- run(args, noEnv, &bytes.Buffer{}, &errb) }()
@@ -37,7 +38,8 @@ func TestLetschatCommand(t *testing.T) {
 	waitFile(t, seen)
 	b, _ := os.ReadFile(seen)
 	uri := strings.TrimSpace(string(b))
-	want := "mongodb://chat:s3cret%2Fpw@" + hostList(d.hosts) + "/letschat?replicaSet=letschat&authSource=admin"
+	// The application user, percent-encoded, with authSource and w=majority; never the admin.
+	want := "mongodb://chat:s3cret%2Fpw@" + hostList(d.hosts) + "/letschat?replicaSet=letschat&authSource=admin&w=majority"
 	if uri != want {
 		t.Errorf("child saw LCB_DATABASE_URI=%q\nwant %q", uri, want)
 	}
@@ -46,13 +48,23 @@ func TestLetschatCommand(t *testing.T) {
 	if !strings.Contains(status, `"state": "running"`) || !strings.Contains(metrics, "replset_agent_letschat_uri_changes_total") {
 		t.Errorf("endpoints do not show the running child:\n%s", status)
 	}
+	for _, m := range []string{`replset_agent_letschat_ready{role="letschat"} 1`, `replset_agent_letschat_gate_held{role="letschat"} 0`,
+		"replset_agent_letschat_gate_deferrals_total", "replset_agent_letschat_restart_downtime_seconds", "replset_agent_letschat_dropped_members", "replset_agent_reaped_orphans_total"} {
+		if !strings.Contains(metrics, m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
 	if got := get(t, "http://"+listen+"/readyz"); strings.TrimSpace(got) != "ok" {
 		t.Errorf("/readyz = %q with Let's Chat running", got)
 	}
-	for _, leak := range []string{"s3cret/pw", "s3cret%2Fpw"} {
+	for _, leak := range []string{"s3cret/pw", "s3cret%2Fpw", "adm1n-pw", testCookie} {
 		if strings.Contains(status+metrics+errb.String(), leak) {
 			t.Errorf("the password (%s) reached /status, /metrics or the logs", leak)
 		}
+	}
+
+	if !strings.Contains(errb.String(), "never go into Let's Chat's URI") {
+		t.Errorf("the admin credentials given to the letschat role were not pointed out:\n%s", errb.String())
 	}
 
 	syscall.Kill(os.Getpid(), syscall.SIGTERM)
@@ -65,6 +77,11 @@ func TestLetschatCommand(t *testing.T) {
 		t.Fatal("letschat did not stop on SIGTERM")
 	}
 }
+
+// testCookie is a cookie secret the letschat command accepts.
+const testCookie = "agent-test-cookie-secret-0123456789"
+
+func init() { reapOrphans = false } // in-process runs share the test binary with other children
 
 func freeAddr(t *testing.T) string {
 	t.Helper()

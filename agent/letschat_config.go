@@ -1,8 +1,11 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -27,31 +30,59 @@ type letschatConfig struct {
 	KillTimeout      time.Duration
 	MinRestart       time.Duration
 	Settle           time.Duration
+	HealthyRun       time.Duration
+	ReadyURL         string
+	ReadyTimeout     time.Duration
 	StartWithoutMems bool
 
+	CookieSecret     string
+	CookieSecretFile string
+	AppUsername      string
+	AppPassword      string
+	AppPasswordFile  string
+
 	Command []string // after "--"
+
+	// Filled by validate.
+	uriOpts  lcconfig.URIOptions
+	settings *lcconfig.SettingsFile // with --delivery settings
+	notes    []string               // things to log once the logger exists
 }
 
+// readyURLNone turns the readiness probe off: a running child counts as ready.
+const readyURLNone = "none"
+
 func (c *letschatConfig) options() *optionSet {
-	s := newOptionSet("letschat", "Runs Let's Chat as a child process with LCB_DATABASE_URI (or settings.yml) kept current from\nRancher metadata, and restarts it, staggered across instances, when its seeds are gone.")
+	s := newOptionSet("letschat", "Runs Let's Chat as a child process with LCB_DATABASE_URI (or settings.yml) kept current from\nRancher metadata, and restarts it, one instance at a time and staggered across instances, when\nits seeds are gone.")
 	c.commonConfig.register(s, false)
 	c.listenFlag.register(s)
 	s.String(&c.LetschatService, "letschat-service", "LETSCHAT_SERVICE_NAME", "letschat", "name of the Let's Chat service in the stack (for the restart stagger rank)")
 	s.String(&c.Database, "database", "LETSCHAT_DATABASE", "letschat", "database name in the URI")
-	s.String(&c.URIOptions, "uri-options", "LETSCHAT_URI_OPTIONS", "", "extra URI options, e.g. readPreference=primaryPreferred&w=majority")
+	s.String(&c.URIOptions, "uri-options", "LETSCHAT_URI_OPTIONS", "", "extra URI options, e.g. readPreference=primaryPreferred; w=majority unless w is given")
 	s.Enum(&c.Delivery, "delivery", "LETSCHAT_DELIVERY", "env", []string{"env", "settings"}, "how Let's Chat gets the URI: LCB_DATABASE_URI, or a settings file")
 	s.String(&c.SettingsFile, "settings-file", "LETSCHAT_SETTINGS_FILE", "config/settings.yml", "settings file written with --delivery settings (relative to --dir)")
-	s.String(&c.BaseSettings, "base-settings", "LETSCHAT_BASE_SETTINGS", "", "user settings merged into the written file, every key kept (empty: none)")
+	s.String(&c.BaseSettings, "base-settings", "LETSCHAT_BASE_SETTINGS", "", "user settings merged into the written file, every key kept, read once at start (empty: none)")
 	s.String(&c.Dir, "dir", "LETSCHAT_DIR", lcconfig.DefaultDir, "Let's Chat's working directory")
 	s.Enum(&c.RestartPolicy, "restart-policy", "RESTART_POLICY", string(lcconfig.RestartSeedsLost), []string{"seeds-lost", "always", "never"}, "which membership changes restart Let's Chat")
-	s.Duration(&c.Stagger, "stagger", "RESTART_STAGGER", lcconfig.DefaultStaggerInterval, "restart delay per rank among Let's Chat instances")
-	s.Duration(&c.KillTimeout, "kill-timeout", "KILL_TIMEOUT", lcconfig.DefaultKillTimeout, "how long Let's Chat may take to stop after SIGTERM before SIGKILL")
-	s.Duration(&c.MinRestart, "min-restart-interval", "MIN_RESTART_INTERVAL", lcconfig.DefaultMinRestartInterval, "least time between two policy restarts")
+	s.Duration(&c.Stagger, "stagger", "RESTART_STAGGER", lcconfig.DefaultStaggerInterval, "restart slot per rank among Let's Chat instances")
+	s.Duration(&c.KillTimeout, "kill-timeout", "KILL_TIMEOUT", lcconfig.DefaultKillTimeout, "how long Let's Chat's process group may take to exit after SIGTERM before SIGKILL")
+	s.Duration(&c.MinRestart, "min-restart-interval", "MIN_RESTART_INTERVAL", lcconfig.DefaultMinRestartInterval, "least time from a start of Let's Chat to a policy restart")
 	s.Duration(&c.Settle, "settle-delay", "SETTLE_DELAY", lcconfig.DefaultSettleDelay, "how long a burst of membership changes is collected before acting")
+	s.Duration(&c.HealthyRun, "healthy-run", "LETSCHAT_HEALTHY_RUN", lcconfig.DefaultHealthyRun, "how long Let's Chat must have been ready for its crash count to reset")
+	s.String(&c.ReadyURL, "ready-url", "LETSCHAT_READY_URL", "", "Let's Chat URL whose answer means ready (empty: /login on its http.port; none: running is ready)")
+	s.Duration(&c.ReadyTimeout, "ready-timeout", "LETSCHAT_READY_TIMEOUT", lcconfig.DefaultReadyTimeout, "longest a restart waits for Let's Chat to be ready before another instance may restart")
 	s.Bool(&c.StartWithoutMems, "start-without-members", "START_WITHOUT_MEMBERS", false, "start Let's Chat before any member is known")
+	s.String(&c.CookieSecretFile, "cookie-secret-file", "LETSCHAT_COOKIE_SECRET_FILE", "", "file holding Let's Chat's secrets.cookie, the same on every instance (a Rancher secret; preferred)")
+	s.Secret(&c.CookieSecret, "cookie-secret", "LETSCHAT_COOKIE_SECRET", "Let's Chat's secrets.cookie, the same on every instance")
+	s.String(&c.AppUsername, "app-username", "LETSCHAT_DB_USERNAME", "letschat", "MongoDB user Let's Chat connects as (with --app-password)")
+	s.Secret(&c.AppPassword, "app-password", "LETSCHAT_DB_PASSWORD", "password of --app-username (empty: no credentials in the URI)")
+	s.String(&c.AppPasswordFile, "app-password-file", "LETSCHAT_DB_PASSWORD_FILE", "", "file holding --app-password (a Rancher secret; preferred)")
 	return s
 }
 
+// validate checks every letschat value and exits 2 (a usage error) naming the flag and its
+// variable. What only the machine that runs Let's Chat can tell (its working directory, a cookie
+// secret given at all) is checked by checkStart.
 func (c *letschatConfig) validate() error {
 	if err := c.commonConfig.validate(); err != nil {
 		return err
@@ -70,18 +101,151 @@ func (c *letschatConfig) validate() error {
 		{"kill-timeout", "KILL_TIMEOUT", c.KillTimeout},
 		{"min-restart-interval", "MIN_RESTART_INTERVAL", c.MinRestart},
 		{"settle-delay", "SETTLE_DELAY", c.Settle},
+		{"healthy-run", "LETSCHAT_HEALTHY_RUN", c.HealthyRun},
+		{"ready-timeout", "LETSCHAT_READY_TIMEOUT", c.ReadyTimeout},
 	} {
 		if d.v <= 0 {
 			return usagef("--%s (env %s) must be positive", d.flag, d.env)
 		}
 	}
-	if _, err := parseURIOptions(c.URIOptions); err != nil {
+	if err := c.checkReadyURL(); err != nil {
 		return err
 	}
-	if c.Delivery == "settings" && c.SettingsFile == "" {
-		return usagef("--delivery settings needs --settings-file (env LETSCHAT_SETTINGS_FILE)")
+	if err := c.readSecrets(); err != nil {
+		return err
+	}
+	if err := c.buildURIOptions(); err != nil {
+		return err
+	}
+	if c.Delivery == "settings" {
+		if err := c.loadSettings(); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+func (c *letschatConfig) checkReadyURL() error {
+	if c.ReadyURL == "" || c.ReadyURL == readyURLNone {
+		return nil
+	}
+	u, err := url.Parse(c.ReadyURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usagef("--ready-url (env LETSCHAT_READY_URL): %q is not an http:// URL (or none)", c.ReadyURL)
+	}
+	return nil
+}
+
+// readSecrets resolves the cookie secret and the application password, files first.
+func (c *letschatConfig) readSecrets() error {
+	cookie, note, err := secretFromFileOrValue(c.CookieSecretFile, c.CookieSecret,
+		"cookie-secret-file", "LETSCHAT_COOKIE_SECRET_FILE", "cookie-secret")
+	if err != nil {
+		return err
+	}
+	c.CookieSecret = cookie
+	c.addNote(note)
+	if cookie != "" {
+		if err := lcconfig.CheckCookieSecret(cookie); err != nil {
+			return usagef("%s: %v", c.cookieSource(), err)
+		}
+	}
+	pw, note, err := secretFromFileOrValue(c.AppPasswordFile, c.AppPassword,
+		"app-password-file", "LETSCHAT_DB_PASSWORD_FILE", "app-password")
+	if err != nil {
+		return err
+	}
+	c.AppPassword = pw
+	c.addNote(note)
+	if pw != "" && c.AppUsername == "" {
+		return usagef("--app-username (env LETSCHAT_DB_USERNAME) must not be empty when --app-password is set")
+	}
+	if c.Username != "" || c.Password != "" {
+		c.addNote("--username/--password (MONGO_USERNAME/MONGO_PASSWORD) are the agent's admin credentials and never go into Let's Chat's URI; Let's Chat connects as --app-username with --app-password")
+	}
+	return nil
+}
+
+func (c *letschatConfig) cookieSource() string {
+	if c.CookieSecretFile != "" {
+		return "--cookie-secret-file (env LETSCHAT_COOKIE_SECRET_FILE)"
+	}
+	return "--cookie-secret (env LETSCHAT_COOKIE_SECRET)"
+}
+
+func (c *letschatConfig) addNote(n string) {
+	if n != "" {
+		c.notes = append(c.notes, n)
+	}
+}
+
+// buildURIOptions assembles everything in the URI but the hosts, w=majority by default, and
+// names the flag of any part Let's Chat's driver could not use.
+func (c *letschatConfig) buildURIOptions() error {
+	opts, err := parseURIOptions(c.URIOptions)
+	if err != nil {
+		return err
+	}
+	if _, ok := lookupFold(opts, "w"); !ok {
+		if opts == nil {
+			opts = map[string]string{}
+		}
+		// Writes the chat acknowledges must survive a failover; 4.4's implicit default is w:1.
+		opts["w"] = "majority"
+	}
+	o := lcconfig.URIOptions{Database: c.Database, ReplicaSet: c.ReplSet, Options: opts}
+	if c.AppPassword != "" {
+		o.Username, o.Password, o.AuthSource = c.AppUsername, c.AppPassword, c.AuthSource
+	}
+	var oe *lcconfig.OptionError
+	if err := o.Check(); errors.As(err, &oe) {
+		flag := map[string]string{
+			"database":   "--database (env LETSCHAT_DATABASE)",
+			"replicaSet": "--replset (env REPLSET_NAME)",
+			"authSource": "--auth-source (env MONGO_AUTH_SOURCE)",
+			"username":   "--app-username (env LETSCHAT_DB_USERNAME)",
+			"options":    "--uri-options (env LETSCHAT_URI_OPTIONS)",
+		}[oe.Field]
+		return usagef("%s: %s", flag, oe.Reason)
+	} else if err != nil {
+		return usagef("%v", err)
+	}
+	c.uriOpts = o
+	return nil
+}
+
+// loadSettings reads and checks --base-settings: a file Let's Chat's own parser would refuse is
+// refused now, naming the file and line.
+func (c *letschatConfig) loadSettings() error {
+	if c.SettingsFile == "" {
+		return usagef("--delivery settings needs --settings-file (env LETSCHAT_SETTINGS_FILE)")
+	}
+	target := c.SettingsFile
+	if !filepath.IsAbs(target) {
+		target = filepath.Join(c.Dir, target)
+	}
+	sf, err := lcconfig.LoadSettings(c.BaseSettings, target)
+	if err != nil {
+		return usagef("--base-settings (env LETSCHAT_BASE_SETTINGS): %v", err)
+	}
+	c.settings = sf
+	return nil
+}
+
+// checkStart refuses to start Let's Chat without its working directory, or without a usable
+// secrets.cookie: it would sign sessions with its public default. With settings delivery the base
+// file's own value may serve.
+func (c *letschatConfig) checkStart() error {
+	if st, err := os.Stat(c.Dir); err != nil || !st.IsDir() {
+		return usagef("--dir (env LETSCHAT_DIR): %s is not a directory (Let's Chat's working directory)", c.Dir)
+	}
+	if c.CookieSecret != "" {
+		return nil
+	}
+	if c.settings != nil && c.settings.HasCookieSecret() {
+		return nil
+	}
+	return usagef("Let's Chat needs a cookie secret, the same on every instance: set --cookie-secret-file (env LETSCHAT_COOKIE_SECRET_FILE) or --cookie-secret (env LETSCHAT_COOKIE_SECRET); without one it signs sessions with its public default %q, and anyone could forge them", lcconfig.DefaultCookieSecret)
 }
 
 // parseURIOptions reads "k=v&k2=v2" into a map; replicaSet and authSource have flags of their own.
@@ -112,20 +276,17 @@ func parseURIOptions(s string) (map[string]string, error) {
 	return out, nil
 }
 
-func (c *letschatConfig) uriOptions() lcconfig.URIOptions {
-	opts, _ := parseURIOptions(c.URIOptions) // validated already
-	o := lcconfig.URIOptions{
-		Database:   c.Database,
-		ReplicaSet: c.ReplSet,
-		Username:   c.Username,
-		Password:   c.Password,
-		Options:    opts,
+// lookupFold finds key in m regardless of case (the driver reads option names that way).
+func lookupFold(m map[string]string, key string) (string, bool) {
+	for k, v := range m {
+		if strings.EqualFold(k, key) {
+			return v, true
+		}
 	}
-	if c.Username != "" {
-		o.AuthSource = c.AuthSource
-	}
-	return o
+	return "", false
 }
+
+func (c *letschatConfig) uriOptions() lcconfig.URIOptions { return c.uriOpts }
 
 func (c *letschatConfig) String() string {
 	return fmt.Sprintf("%s letschat=%s policy=%s delivery=%s", c.commonConfig.String(), c.LetschatService, c.RestartPolicy, c.Delivery)

@@ -543,6 +543,7 @@ func startCrashOnceLetschat(t *testing.T, d *demo) *letschatRole {
 	cfg.Settle = 50 * time.Millisecond
 	cfg.KillTimeout = 2 * time.Second
 	cfg.Dir = dir
+	cfg.CookieSecret = "monitoring-test-cookie-secret"
 	cfg.Command = []string{"sh", "-c", `if [ ! -e ` + marker + ` ]; then touch ` + marker + `; exit 3; fi; trap 'exit 0' TERM; while :; do sleep 0.05; done`}
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)

@@ -334,6 +334,7 @@ func TestLetschatChildGetsNoAgentSecret(t *testing.T) {
 	for k, v := range map[string]string{
 		"MONGO_USERNAME": "chat", "MONGO_PASSWORD": "chat-pw-4", "MONGO_PASSWORD_FILE": writeFile(t, "pw", "chat-pw-file-6\n"),
 		"MONGO_KEYFILE": "a2V5a2V5a2V5", "METADATA_URL": deadMetadata[1], "START_WITHOUT_MEMBERS": "true",
+		"LETSCHAT_COOKIE_SECRET": "secrets-test-cookie", "LETSCHAT_READY_URL": "none",
 		"UNRELATED_SETTING": "kept",
 	} {
 		t.Setenv(k, v)

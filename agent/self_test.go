@@ -114,6 +114,7 @@ func TestLetschatRoleWaitsForItsContainer(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.MetadataURL, cfg.SourceIP, cfg.Dir = srv.BaseURL(), ip, t.TempDir()
+	cfg.CookieSecret = "self-test-cookie-secret"
 	r, err := newLetschatRole(cfg, letschatOptions{Logger: newLogger(&logs, "info", "text")})
 	if err != nil {
 		t.Fatal(err)

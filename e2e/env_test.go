@@ -335,7 +335,7 @@ func (e *env) addLetschat(service, policy string, n int, extra ...string) []*lcA
 		// The stand-in Let's Chat records its process group (its pid: the supervisor gives it a
 		// group of its own), its instance and the URI it got, then sleeps until stopped.
 		script := fmt.Sprintf(`echo "$$ %s $LCB_DATABASE_URI" >> %q; exec sleep 600`, lc.name, lc.starts)
-		lc.proc = e.procs.start(lc.name, e.letschatArgs(lc, dir, extra...), "sh", "-c", script)
+		lc.proc = e.procs.start(lc.name, e.letschatArgs(lc, dir, append([]string{"--ready-url", "none"}, extra...)...), "sh", "-c", script)
 	}
 	return out
 }
@@ -375,6 +375,7 @@ func (e *env) letschatArgs(lc *lcAgent, dir string, extra ...string) []string {
 		"--min-restart-interval", "1s",
 		"--stagger", "2s",
 		"--kill-timeout", "2s",
+		"--cookie-secret", "e2e-cookie-secret-0123456789",
 		"--metadata-min-interval", "50ms",
 		"--metadata-backoff-cap", "1s",
 		"--log-level", e.opts.logLevel,

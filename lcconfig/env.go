@@ -2,24 +2,44 @@ package lcconfig
 
 import "strings"
 
-// childEnv returns base with LCB_DATABASE_URI set for the delivery: the URI itself for
-// DeliverEnv, empty for DeliverSettings (empty counts as unset, so the file wins over a value
-// baked into the image). Without a URI (started without members) base is returned untouched.
-func childEnv(base []string, mode Delivery, uri string) []string {
-	if uri == "" {
+// cookieVariable is the LCB_ variable of secrets.cookie.
+const cookieVariable = "LCB_SECRETS_COOKIE"
+
+// childEnv returns base with the variables we deliver set. With DeliverEnv: LCB_DATABASE_URI is
+// the URI and LCB_SECRETS_COOKIE the cookie secret. With DeliverSettings both are set empty
+// (empty counts as unset, so the file wins over a value baked into the image), and the values
+// live only in the 0600 settings file. Without a URI (started without members) LCB_DATABASE_URI
+// is left as it is; an empty cookie secret (settings delivery, taken from the base file) leaves
+// LCB_SECRETS_COOKIE alone with DeliverEnv.
+func childEnv(base []string, mode Delivery, uri, cookie string) []string {
+	set := map[string]string{}
+	if uri != "" {
+		set[string(SourceLCB)] = uri
+	}
+	if cookie != "" || mode == DeliverSettings {
+		set[cookieVariable] = cookie
+	}
+	if mode == DeliverSettings {
+		for k := range set {
+			set[k] = ""
+		}
+	}
+	if len(set) == 0 {
 		return base
 	}
-	value := uri
-	if mode == DeliverSettings {
-		value = ""
-	}
-	env := make([]string, 0, len(base)+1)
+	env := make([]string, 0, len(base)+len(set))
 	for _, kv := range base {
-		if !strings.HasPrefix(kv, string(SourceLCB)+"=") {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, ours := set[k]; !ours {
 			env = append(env, kv)
 		}
 	}
-	return append(env, string(SourceLCB)+"="+value)
+	for _, k := range []string{string(SourceLCB), cookieVariable} {
+		if v, ok := set[k]; ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
 }
 
 // envMap turns KEY=VALUE pairs into a map; later pairs win, as they do for exec.

@@ -22,16 +22,23 @@ import (
 // waitLimit is the generous deadline for any awaited event; tests never assert durations.
 const waitLimit = 20 * time.Second
 
+// testCookieSecret is a cookie secret that passes CheckCookieSecret.
+const testCookieSecret = "t3st-cookie-secret-of-some-length"
+
 // chatRecord is one line fakechat writes.
 type chatRecord struct {
-	Event    string `json:"event"`
-	PID      int    `json:"pid"`
-	Time     int64  `json:"time"`
-	URI      string `json:"uri"`
-	URISet   bool   `json:"uri_set"`
-	Settings string `json:"settings"`
-	Signal   string `json:"signal"`
-	Code     int    `json:"code"`
+	Event     string `json:"event"`
+	Role      string `json:"role"` // "npm" or "node" under FAKECHAT_NPM; empty otherwise
+	PID       int    `json:"pid"`
+	PGID      int    `json:"pgid"`
+	Time      int64  `json:"time"`
+	URI       string `json:"uri"`
+	URISet    bool   `json:"uri_set"`
+	Cookie    string `json:"cookie"`
+	CookieSet bool   `json:"cookie_set"`
+	Settings  string `json:"settings"`
+	Signal    string `json:"signal"`
+	Code      int    `json:"code"`
 }
 
 // logSink collects a logger's JSON lines.
@@ -107,6 +114,7 @@ func newHarness(t testing.TB, mutate func(*SupervisorConfig), env ...string) *ha
 		BackoffInitial:     20 * time.Millisecond,
 		BackoffMax:         time.Second,
 		WaitLogInterval:    50 * time.Millisecond,
+		CookieSecret:       testCookieSecret,
 		Stdout:             io.Discard,
 		Stderr:             io.Discard,
 		Logger:             logger,

@@ -100,11 +100,26 @@ func normalizeMembers(members []Member) ([]seed, error) {
 	if len(members) == 0 {
 		return nil, ErrNoHosts
 	}
+	seeds, dropped := usableSeeds(members)
+	if len(dropped) > 0 {
+		return nil, dropped[0]
+	}
+	return seeds, nil
+}
+
+// usableSeeds is normalizeMembers for a caller that delivers what it can: members Let's Chat's
+// driver cannot use are left out and returned with the reason, the rest normalized and ordered.
+func usableSeeds(members []Member) (seeds []seed, dropped []*HostError) {
 	byAddr := make(map[string]seed, len(members))
 	for _, m := range members {
 		s, err := parseSeed(m.Addr)
 		if err != nil {
-			return nil, err
+			var he *HostError
+			if !errors.As(err, &he) {
+				he = &HostError{Reason: err.Error()}
+			}
+			dropped = append(dropped, he)
+			continue
 		}
 		s.health = m.Health
 		// A member listed twice keeps its better health claim.
@@ -113,12 +128,12 @@ func normalizeMembers(members []Member) ([]seed, error) {
 		}
 		byAddr[s.addr()] = s
 	}
-	seeds := make([]seed, 0, len(byAddr))
+	seeds = make([]seed, 0, len(byAddr))
 	for _, s := range byAddr {
 		seeds = append(seeds, s)
 	}
 	slices.SortFunc(seeds, compareSeeds)
-	return seeds, nil
+	return seeds, dropped
 }
 
 // healthRank orders health for the seed list: lower comes first.

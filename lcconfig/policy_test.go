@@ -83,25 +83,30 @@ func TestParseRestartPolicy(t *testing.T) {
 	}
 }
 
-func TestRestartDelay(t *testing.T) {
-	now := time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)
+// TestRestartSlot: the slot is rank × stagger after the change, moved later only by the minimum
+// interval since the last start, never by the sum of both (which pushed rank 0 into rank 2's slot
+// under the defaults: 30 s leftover + 0 × 15 s against 2 × 15 s).
+func TestRestartSlot(t *testing.T) {
+	change := time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name      string
 		lastStart time.Time
 		rank      int
-		want      time.Duration
+		want      time.Duration // after the change
 	}{
-		{"rank 0 long after the last start", now.Add(-time.Hour), 0, 0},
-		{"rank 2 waits two stagger slots", now.Add(-time.Hour), 2, 20 * time.Second},
-		{"negative rank counts as 0", now.Add(-time.Hour), -1, 0},
-		{"rest of the minimum interval first", now.Add(-10 * time.Second), 0, 20 * time.Second},
-		{"minimum interval plus stagger", now.Add(-10 * time.Second), 1, 30 * time.Second},
+		{"rank 0 long after the last start", change.Add(-time.Hour), 0, 0},
+		{"rank 2 waits two stagger slots", change.Add(-time.Hour), 2, 20 * time.Second},
+		{"negative rank counts as 0", change.Add(-time.Hour), -1, 0},
+		{"rest of the minimum interval first", change.Add(-10 * time.Second), 0, 20 * time.Second},
+		{"the minimum interval does not add to the stagger", change.Add(-10 * time.Second), 1, 20 * time.Second},
+		{"the stagger beyond the minimum interval", change.Add(-25 * time.Second), 1, 10 * time.Second},
 		{"never started", time.Time{}, 1, 10 * time.Second},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := restartDelay(now, tc.lastStart, tc.rank, 10*time.Second, 30*time.Second); got != tc.want {
-				t.Fatalf("restartDelay = %v, want %v", got, tc.want)
+			got := restartSlot(change, tc.lastStart, tc.rank, 10*time.Second, 30*time.Second).Sub(change)
+			if got != tc.want {
+				t.Fatalf("restartSlot = change + %v, want + %v", got, tc.want)
 			}
 		})
 	}

@@ -2,15 +2,17 @@ package lcconfig
 
 import "time"
 
-// restartDelay is how long to wait before a policy restart: the rest of the minimum interval since
-// the last start, plus this instance's stagger slot (rank × stagger), so instances of the service
-// restart one after another and the load balancer always has live backends.
-func restartDelay(now, lastStart time.Time, rank int, stagger, minInterval time.Duration) time.Duration {
-	var d time.Duration
-	if !lastStart.IsZero() {
-		d = max(lastStart.Add(minInterval).Sub(now), 0)
+// restartSlot is when a policy restart needed since the change at since may begin: this
+// instance's slot, rank × stagger after the change, but never sooner than minInterval after the
+// child's last start. The slot is anchored to the change, so a rank that changes moves the restart
+// to the new slot instead of adding to a delay already running, and the leftover of the minimum
+// interval never adds to the stagger (it could push one rank into another's slot).
+func restartSlot(since, lastStart time.Time, rank int, stagger, minInterval time.Duration) time.Time {
+	due := since.Add(time.Duration(max(rank, 0)) * stagger)
+	if earliest := lastStart.Add(minInterval); !lastStart.IsZero() && earliest.After(due) {
+		due = earliest
 	}
-	return d + time.Duration(max(rank, 0))*stagger
+	return due
 }
 
 // backoffDelay is the wait before retry number attempt (0-based): initial doubled per attempt,

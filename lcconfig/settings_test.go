@@ -172,8 +172,9 @@ func TestSettingsFile_Apply_unwritableTarget(t *testing.T) {
 		name  string
 		setup func(t *testing.T, dir string) string
 	}{
-		{"parent directory missing", func(t *testing.T, dir string) string {
-			return filepath.Join(dir, "missing", "settings.yml")
+		{"parent directory cannot be created", func(t *testing.T, dir string) string {
+			writeFile(t, filepath.Join(dir, "plain"), "x")
+			return filepath.Join(dir, "plain", "config", "settings.yml")
 		}},
 		{"parent is a file", func(t *testing.T, dir string) string {
 			writeFile(t, filepath.Join(dir, "plain"), "x")
@@ -201,6 +202,41 @@ func TestSettingsFile_Apply_unwritableTarget(t *testing.T) {
 			}
 			assertNoTempFiles(t, dir)
 		})
+	}
+}
+
+// A git checkout of Let's Chat has no config/: Apply creates it (and LoadSettings writes nothing).
+func TestSettingsFile_Apply_createsMissingDirectory(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "config", "settings.yml")
+	f, err := LoadSettings("", target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Dir(target)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("LoadSettings created something: %v", err)
+	}
+	if changed, err := f.Apply(testURI); err != nil || !changed {
+		t.Fatalf("Apply = %v, %v", changed, err)
+	}
+	st, err := os.Stat(target)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("settings file %v, %v; want mode 0600", st, err)
+	}
+}
+
+// The error for a directory that cannot be created says what it is for and how to fix it.
+func TestSettingsFile_prepareDir_error(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "app"), "not a directory")
+	f, err := LoadSettings("", filepath.Join(dir, "app", "config", "settings.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f.prepareDir()
+	if err == nil || !strings.Contains(err.Error(), "cannot create the settings directory "+filepath.Join(dir, "app", "config")) ||
+		!strings.Contains(err.Error(), "writable volume") {
+		t.Fatalf("prepareDir = %v", err)
 	}
 }
 

@@ -9,7 +9,7 @@ type State string
 const (
 	StateWaiting    State = "waiting"    // no usable members yet; Let's Chat not started
 	StateRunning    State = "running"    // the child is running
-	StateRestarting State = "restarting" // stopping the child to restart it
+	StateRestarting State = "restarting" // stopping the child's group to restart it
 	StateBackoff    State = "backoff"    // the child exited on its own; waiting to start it again
 	StateStopping   State = "stopping"   // shutting down
 	StateStopped    State = "stopped"    // Run has returned
@@ -28,15 +28,25 @@ type Status struct {
 	URI string `json:"uri,omitempty"`
 	// Hosts are the current URI's hosts, sorted.
 	Hosts []string `json:"hosts,omitempty"`
-	// Rank is this instance's rank from the last update; it sets the stagger delay.
+	// Rank is this instance's rank from the last update; it sets the restart slot. RankUnknown
+	// (-1) while the instance is not listed.
 	Rank int `json:"rank"`
+	// Ready is true while the running child passes its readiness probe (or runs, without one).
+	Ready bool `json:"ready"`
 	// ChildURI is the URI the running child was started with (redacted); empty when none or
 	// when it was started without members.
 	ChildURI string `json:"child_uri,omitempty"`
 	// PID is the running child's process id; 0 when none.
 	PID int `json:"pid,omitempty"`
-	// PendingRestart is the reason of a scheduled restart; empty when none is scheduled.
+	// PendingRestart is the reason of a planned policy restart; empty when none is planned.
 	PendingRestart RestartReason `json:"pending_restart,omitempty"`
+	// RestartDue is when the planned restart's slot comes; nil when none, or while the rank is
+	// unknown.
+	RestartDue *time.Time `json:"restart_due,omitempty"`
+	// GateHeld is true while this instance holds the restart gate for a restart in progress.
+	GateHeld bool `json:"gate_held"`
+	// Dropped says which members of the last update were left out of the URI, and why.
+	Dropped []string `json:"dropped,omitempty"`
 	// Restarts counts restarts by reason since the supervisor started.
 	Restarts map[RestartReason]int `json:"restarts"`
 	// LastExitCode is the last child's exit status (128+signal when killed); nil before any exit.
@@ -50,10 +60,14 @@ type EventKind string
 
 // The events a supervisor reports through SupervisorConfig.OnEvent.
 const (
-	EventURIChanged EventKind = "uri-changed" // a new set of hosts was adopted
-	EventStarted    EventKind = "started"     // a child was started
-	EventRestart    EventKind = "restart"     // a child was started to replace another (Reason says why)
-	EventExited     EventKind = "exited"      // a child exited (ExitCode), on its own or when stopped
+	EventURIChanged   EventKind = "uri-changed"   // a new set of hosts was adopted
+	EventStarted      EventKind = "started"       // a child was started
+	EventRestart      EventKind = "restart"       // a child was started to replace another (Reason says why)
+	EventExited       EventKind = "exited"        // a child's group is gone (ExitCode), on its own or when stopped
+	EventReady        EventKind = "ready"         // the running child passed its readiness probe
+	EventStopping     EventKind = "stopping"      // the child is being stopped for a policy restart (Reason)
+	EventRestartDone  EventKind = "restart-done"  // the replacement is ready (Downtime: from the stop)
+	EventGateDeferred EventKind = "gate-deferred" // a policy restart waits: the gate was not available
 )
 
 // Event is one thing the supervisor did, for metrics and for the demo's output.
@@ -70,4 +84,6 @@ type Event struct {
 	Reason RestartReason `json:"reason,omitempty"`
 	// ExitCode is set on EventExited.
 	ExitCode int `json:"exit_code,omitempty"`
+	// Downtime is set on EventRestartDone: from the stop signal to the replacement being ready.
+	Downtime time.Duration `json:"downtime,omitempty"`
 }

@@ -1,6 +1,7 @@
 package lcconfig
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/replset-agent/replset-agent/childproc"
 )
 
 // Defaults for SupervisorConfig's zero values.
@@ -20,6 +23,11 @@ const (
 	DefaultBackoffInitial     = time.Second
 	DefaultBackoffMax         = time.Minute
 	DefaultWaitLogInterval    = 30 * time.Second
+	DefaultHealthyRun         = time.Minute
+	DefaultProbeInterval      = time.Second
+	DefaultReadyTimeout       = 2 * time.Minute
+	DefaultGateRetry          = 5 * time.Second
+	DefaultGateTimeout        = 10 * time.Second
 )
 
 // DefaultCommand is the official image's CMD.
@@ -46,7 +54,8 @@ type SupervisorConfig struct {
 	// Policy decides which changes restart a running child; empty means RestartSeedsLost.
 	Policy RestartPolicy
 	// KillTimeout is how long a child may take to exit after SIGTERM before the group is
-	// SIGKILLed; zero means DefaultKillTimeout.
+	// SIGKILLed; zero means DefaultKillTimeout. The time counts from the signal to the whole
+	// group being gone: `npm start` exiting at once does not end it while node still runs.
 	KillTimeout time.Duration
 	// MinRestartInterval is the least time between a child's start and a policy restart; zero
 	// means DefaultMinRestartInterval.
@@ -60,9 +69,31 @@ type SupervisorConfig struct {
 	// BackoffInitial is the wait before restarting a child that exited on its own, doubled per
 	// consecutive exit; zero means DefaultBackoffInitial. It also paces settings-write retries.
 	BackoffInitial time.Duration
-	// BackoffMax caps that wait; a child that ran at least this long resets the doubling. Zero
-	// means DefaultBackoffMax.
+	// BackoffMax caps that wait. Zero means DefaultBackoffMax.
 	BackoffMax time.Duration
+	// HealthyRun is how long a child must have been ready (running, without a probe) for its exit,
+	// whatever the reason, to reset the crash count; zero means DefaultHealthyRun.
+	HealthyRun time.Duration
+	// Gate coordinates policy restarts across the service's instances; nil means none: restarts
+	// are then spread only by rank × StaggerInterval.
+	Gate RestartGate
+	// GateRetry is the wait before asking an unavailable gate again; zero means DefaultGateRetry.
+	GateRetry time.Duration
+	// GateTimeout bounds one Acquire; zero means DefaultGateTimeout.
+	GateTimeout time.Duration
+	// Probe, if set, tells whether the running child serves (for Let's Chat: an HTTP request to
+	// its port). A policy restart holds the gate until the replacement passes it; Status.Ready
+	// follows it. Nil means a running child counts as ready.
+	Probe func(ctx context.Context) error
+	// ProbeInterval is the time between probes; zero means DefaultProbeInterval.
+	ProbeInterval time.Duration
+	// ReadyTimeout bounds how long a policy restart holds the gate waiting for the replacement to
+	// be ready; zero means DefaultReadyTimeout.
+	ReadyTimeout time.Duration
+	// CookieSecret is Let's Chat's secrets.cookie: LCB_SECRETS_COOKIE with DeliverEnv, written into
+	// the settings file with DeliverSettings. It must pass CheckCookieSecret; it may be empty only
+	// with DeliverSettings and a base file whose own secrets.cookie passes it.
+	CookieSecret string
 	// WaitLogInterval is how often "still waiting for members" is logged; zero means
 	// DefaultWaitLogInterval.
 	WaitLogInterval time.Duration
@@ -101,6 +132,10 @@ func (c SupervisorConfig) withDefaults() (SupervisorConfig, error) {
 		if c.Settings == nil {
 			return c, fmt.Errorf("%w: settings delivery needs a settings file", ErrInvalidConfig)
 		}
+		c.Settings = c.Settings.withCookie(c.CookieSecret)
+		if err := c.Settings.prepareDir(); err != nil {
+			return c, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
 	default:
 		return c, fmt.Errorf("%w: unknown delivery %d", ErrInvalidConfig, c.Delivery)
 	}
@@ -125,6 +160,11 @@ func (c SupervisorConfig) withDefaults() (SupervisorConfig, error) {
 		{&c.BackoffInitial, DefaultBackoffInitial, "initial backoff"},
 		{&c.BackoffMax, DefaultBackoffMax, "maximum backoff"},
 		{&c.WaitLogInterval, DefaultWaitLogInterval, "wait log interval"},
+		{&c.HealthyRun, DefaultHealthyRun, "healthy run"},
+		{&c.GateRetry, DefaultGateRetry, "gate retry"},
+		{&c.GateTimeout, DefaultGateTimeout, "gate timeout"},
+		{&c.ProbeInterval, DefaultProbeInterval, "probe interval"},
+		{&c.ReadyTimeout, DefaultReadyTimeout, "ready timeout"},
 	} {
 		switch {
 		case *d.value < 0:
@@ -135,6 +175,12 @@ func (c SupervisorConfig) withDefaults() (SupervisorConfig, error) {
 	}
 	if c.BackoffMax < c.BackoffInitial {
 		return c, fmt.Errorf("%w: maximum backoff below initial backoff", ErrInvalidConfig)
+	}
+	if err := c.checkCookieSecret(); err != nil {
+		return c, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if c.Gate == nil {
+		c.Gate = openGate{}
 	}
 	if c.Stdout == nil {
 		c.Stdout = os.Stdout
@@ -148,4 +194,22 @@ func (c SupervisorConfig) withDefaults() (SupervisorConfig, error) {
 		c.Logger = discard
 	}
 	return c, nil
+}
+
+// checkCookieSecret refuses to run Let's Chat with no usable secrets.cookie. With settings
+// delivery and no CookieSecret, the base file's own value must do.
+func (c SupervisorConfig) checkCookieSecret() error {
+	if c.CookieSecret != "" || c.Delivery != DeliverSettings {
+		return CheckCookieSecret(c.CookieSecret)
+	}
+	if err := CheckCookieSecret(c.Settings.baseCookie); err != nil {
+		return fmt.Errorf("base settings' secrets.cookie: %w", err)
+	}
+	return nil
+}
+
+// holdBound is how long a policy restart may keep the gate: the old group's stop (SIGTERM, then
+// SIGKILL and its wait) and the replacement's way to ready.
+func (c SupervisorConfig) holdBound() time.Duration {
+	return c.KillTimeout + childproc.KillWait + c.ReadyTimeout
 }

@@ -9,9 +9,10 @@ import (
 )
 
 // Run supervises Let's Chat until ctx is cancelled or Signal asks it to stop, then stops the child
-// gracefully (SIGTERM, or the signal received; SIGKILL after KillTimeout) and returns the child's
-// exit status (128+signal when killed; 0 when no child was running). It returns an error, with
-// exit code 1, only when the child cannot be started at all. Run may be called once.
+// gracefully (SIGTERM, or the signal received; SIGKILL for the group after KillTimeout) and
+// returns the leader's exit status (128+signal when killed; 0 when no child was running). It
+// returns an error, with exit code 1, only when the child cannot be started at all. Run may be
+// called once.
 func (s *Supervisor) Run(ctx context.Context) (exitCode int, err error) {
 	if !s.started.CompareAndSwap(false, true) {
 		return 1, ErrAlreadyRunning
@@ -45,20 +46,22 @@ func (s *Supervisor) Run(ctx context.Context) (exitCode int, err error) {
 		case <-s.settle.fired():
 			s.settle.stop()
 			s.settleIsRetry = false
-			s.reconcile()
-			if err := s.startIfIdle(); err != nil {
+			if err := s.afterAdopt(s.reconcile()); err != nil {
 				return 1, err
 			}
-		case <-s.restartTimer.fired():
-			s.restartTimer.stop()
-			if stop, code, err := s.restart(ctx); stop || err != nil {
-				return code, err
-			}
+		case <-s.planTimer():
+			s.onPlanTimer(ctx)
+		case r := <-s.acquired():
+			s.onAcquired(r)
+		case <-s.holdBoundFired():
+			s.releaseHold("the replacement was not ready within the bound; another instance may now restart")
+		case ex := <-s.exitedCh():
+			s.onExit(ex)
+		case <-s.readyCh():
+			s.onReady()
 		case <-s.backoffTimer.fired():
 			s.backoffTimer.stop()
 			s.startOrBackoff(ReasonCrashed)
-		case code := <-s.exitedCh():
-			s.onExitedOnItsOwn(code)
 		case <-s.waitLog.fired():
 			s.log.WithField("waited", time.Since(s.waitingSince).Round(time.Second).String()).
 				Info("still waiting for replica-set members before starting Let's Chat")
@@ -68,13 +71,19 @@ func (s *Supervisor) Run(ctx context.Context) (exitCode int, err error) {
 }
 
 // exitedCh is the running child's exit channel, or nil.
-func (s *Supervisor) exitedCh() <-chan int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.current == nil {
-		return nil
+func (s *Supervisor) exitedCh() <-chan exitInfo {
+	if c := s.currentChild(); c != nil {
+		return c.exited
 	}
-	return s.current.exited
+	return nil
+}
+
+// readyCh is the running child's readiness channel, or nil.
+func (s *Supervisor) readyCh() <-chan struct{} {
+	if c := s.currentChild(); c != nil {
+		return c.ready
+	}
+	return nil
 }
 
 func (s *Supervisor) currentChild() *child {
@@ -84,8 +93,8 @@ func (s *Supervisor) currentChild() *child {
 }
 
 // reconcile adopts the latest membership: writes the settings file when delivering by file, and
-// schedules a restart when the policy asks for one.
-func (s *Supervisor) reconcile() {
+// notes a new rank. It reports whether a new URI was adopted; acting on it is afterAdopt's job.
+func (s *Supervisor) reconcile() (adopted bool) {
 	u := s.takePending()
 	if u != nil {
 		s.unwritten = nil // A newer update supersedes one whose write failed.
@@ -93,16 +102,13 @@ func (s *Supervisor) reconcile() {
 		u, s.unwritten = s.unwritten, nil
 	}
 	if u == nil {
-		return
+		return false
 	}
 	if s.desired != nil && slices.Equal(s.desired.hosts, u.hosts) {
-		// Same hosts, perhaps reordered or with another rank: not a change.
+		// Same hosts, perhaps reordered or with another rank: not a change of URI.
 		s.log.WithFields(logrus.Fields{"hosts": len(u.hosts), "rank": u.rank}).Debug("membership unchanged: same hosts")
-		s.desired.rank = u.rank
-		s.mu.Lock()
-		s.status.Rank = u.rank
-		s.mu.Unlock()
-		return
+		s.setRank(u.rank)
+		return false
 	}
 	if s.cfg.Delivery == DeliverSettings {
 		changed, err := s.cfg.Settings.Apply(u.uri)
@@ -115,7 +121,7 @@ func (s *Supervisor) reconcile() {
 			s.log.WithError(err).WithFields(logrus.Fields{"path": s.cfg.Settings.Path(), "retry_in": delay.String()}).
 				Error("settings write failed; Let's Chat keeps its previous configuration")
 			s.setLastError(err)
-			return
+			return false
 		}
 		s.writeErrs = 0
 		if changed {
@@ -123,9 +129,12 @@ func (s *Supervisor) reconcile() {
 		}
 	}
 	previous := s.desired
-	s.desired = u
+	s.desired = &memberUpdate{hosts: u.hosts, uri: u.uri, rank: RankUnknown}
+	if previous != nil {
+		s.desired.rank = previous.rank
+	}
 	s.mu.Lock()
-	s.status.URI, s.status.Hosts, s.status.Rank = Redact(u.uri), u.hosts, u.rank
+	s.status.URI, s.status.Hosts = Redact(u.uri), u.hosts
 	s.mu.Unlock()
 	fields := logrus.Fields{"uri": Redact(u.uri), "hosts": len(u.hosts), "rank": u.rank}
 	if previous != nil {
@@ -133,59 +142,110 @@ func (s *Supervisor) reconcile() {
 	}
 	s.log.WithFields(fields).Info("database URI changed")
 	s.emit(Event{Kind: EventURIChanged, URI: Redact(u.uri)})
-	s.scheduleRestart()
+	s.setRank(u.rank)
+	return true
 }
 
-// scheduleRestart arms a restart when the policy wants one for the running child. A restart
-// already scheduled stays as it is: it re-decides on the latest membership when it fires.
-func (s *Supervisor) scheduleRestart() {
+// setRank records this instance's rank; a change moves a scheduled restart to the new slot.
+func (s *Supervisor) setRank(rank int) {
+	old := s.desired.rank
+	s.desired.rank = rank
+	s.mu.Lock()
+	s.status.Rank = rank
+	s.mu.Unlock()
+	if old != rank && s.plan != nil {
+		s.log.WithFields(logrus.Fields{"rank": rank, "previous_rank": old}).Info("rank changed; restart slot re-derived")
+		s.schedule(true)
+	}
+}
+
+// afterAdopt acts on the adopted membership: a first start, an immediate start when the child is
+// waiting out a crash backoff on hosts that are no longer the members, or, when a new URI was
+// adopted, a policy restart.
+func (s *Supervisor) afterAdopt(adopted bool) error {
+	if s.desired == nil {
+		return nil
+	}
+	if s.backoffTimer.armed() && s.currentChild() == nil && !slices.Equal(s.lastHosts, s.desired.hosts) {
+		s.backoffTimer.stop()
+		s.log.WithFields(logrus.Fields{"hosts": len(s.desired.hosts), "consecutive": s.crashes}).
+			Info("membership changed during crash backoff; starting Let's Chat at once on the new URI")
+		s.startOrBackoff(ReasonCrashed)
+		return nil
+	}
+	if err := s.startIfIdle(); err != nil {
+		return err
+	}
+	if adopted {
+		s.planRestart()
+	}
+	return nil
+}
+
+// adoptNow adopts an update that is still settling, so that a start never uses a URI older than
+// the latest update (one that arrived while the old child was stopping, for one).
+func (s *Supervisor) adoptNow() {
+	if s.hasPending() {
+		s.settle.stop()
+		s.settleIsRetry = false
+		s.reconcile()
+	}
+}
+
+// onExit handles the end of the current child's group: the end of a policy stop starts the
+// replacement at once; an exit on its own is a crash, restarted after backoff.
+func (s *Supervisor) onExit(ex exitInfo) {
 	c := s.currentChild()
-	if c == nil || s.restartTimer.armed() {
+	s.recordExit(c, ex)
+	ran := time.Since(c.started)
+	healthySince := c.readyAt
+	if s.cfg.Probe == nil {
+		healthySince = c.started
+	}
+	if !healthySince.IsZero() && time.Since(healthySince) >= s.cfg.HealthyRun && s.crashes > 0 {
+		s.log.WithFields(logrus.Fields{"ran": ran.Round(time.Millisecond).String(), "consecutive": s.crashes}).
+			Info("the child ran healthy long enough; crash count reset")
+		s.crashes = 0
+	}
+	if s.stopping == c {
+		s.stopping = nil
+		s.logStopped(c, ex)
+		s.log.WithFields(logrus.Fields{"pid": c.pid, "exit_code": ex.code, "took": ex.took.Round(time.Millisecond).String()}).
+			Info("Let's Chat stopped for the restart")
+		s.startOrBackoff(s.stoppingReason)
 		return
 	}
-	reason, needed := restartNeeded(s.cfg.Policy, c.hosts, s.desired.hosts)
-	if !needed {
-		why := "a host of its URI is still a member"
-		if s.cfg.Policy == RestartNever {
-			why = "the policy is never; the new URI serves the next start"
-		}
-		s.log.WithFields(logrus.Fields{"policy": s.cfg.Policy, "pid": c.pid, "why": why}).Info("no restart")
-		return
-	}
-	delay := restartDelay(time.Now(), s.lastStart, s.desired.rank, s.cfg.StaggerInterval, s.cfg.MinRestartInterval)
-	s.restartTimer.arm(delay)
-	s.setPendingRestart(reason)
-	s.log.WithFields(logrus.Fields{"reason": reason, "policy": s.cfg.Policy, "delay": delay.String(), "rank": s.desired.rank, "pid": c.pid}).
-		Info("restart scheduled")
+	// A crash. A restart planned for this child is moot: the next start takes the latest URI.
+	s.logStopped(c, ex)
+	s.cancelPlan("")
+	delay := backoffDelay(s.crashes, s.cfg.BackoffInitial, s.cfg.BackoffMax)
+	s.crashes++
+	s.backoffTimer.arm(delay)
+	s.setState(StateBackoff)
+	s.log.WithFields(logrus.Fields{"pid": c.pid, "exit_code": ex.code, "ran": ran.Round(time.Millisecond).String(), "restart_in": delay.String(), "consecutive": s.crashes}).
+		Warn("Let's Chat exited on its own; restarting after backoff")
 }
 
-// restart replaces the child if the policy still wants it. stop reports that a shutdown arrived
-// while the old child was stopping; code is then its exit status.
-func (s *Supervisor) restart(ctx context.Context) (stop bool, code int, err error) {
-	s.setPendingRestart("")
+// onReady notes that the current child serves; a policy restart in progress is then complete and
+// the gate goes back.
+func (s *Supervisor) onReady() {
 	c := s.currentChild()
-	if c == nil {
-		return false, 0, nil // It exited meanwhile; the backoff start uses the latest URI.
+	c.readyAt = time.Now()
+	s.log.WithFields(logrus.Fields{"pid": c.pid, "after": c.readyAt.Sub(c.started).Round(time.Millisecond).String()}).Info("Let's Chat is ready")
+	s.emit(Event{Kind: EventReady, PID: c.pid})
+	if s.hold != nil && s.stopping == nil {
+		down := time.Since(s.stoppedAt)
+		s.log.WithFields(logrus.Fields{"reason": s.hold.reason, "down": down.Round(time.Millisecond).String()}).Info("restart complete; Let's Chat is ready again")
+		s.emit(Event{Kind: EventRestartDone, PID: c.pid, Reason: s.hold.reason, Downtime: down})
+		s.releaseHold("")
 	}
-	reason, needed := restartNeeded(s.cfg.Policy, c.hosts, s.desired.hosts)
-	if !needed {
-		s.log.WithField("pid", c.pid).Info("scheduled restart cancelled: membership changed back")
-		return false, 0, nil
-	}
-	s.log.WithFields(logrus.Fields{"reason": reason, "pid": c.pid, "uri": Redact(s.desired.uri)}).Info("restarting Let's Chat")
-	s.setState(StateRestarting)
-	code, stopRequested := s.terminate(ctx, c, terminateSignal)
-	if stopRequested {
-		return true, code, nil
-	}
-	s.startOrBackoff(reason)
-	return false, 0, nil
 }
 
-// startOrBackoff starts a replacement child. A start that fails once Let's Chat has run before
-// (a transient EAGAIN or ENOMEM) is retried after backoff like a crash, instead of ending the
-// supervisor and with it the container.
+// startOrBackoff starts a child (after adopting any update still settling). A start that fails
+// once Let's Chat has run before (a transient EAGAIN or ENOMEM) is retried after backoff like a
+// crash, instead of ending the supervisor and with it the container.
 func (s *Supervisor) startOrBackoff(reason RestartReason) {
+	s.adoptNow()
 	if err := s.start(reason); err == nil {
 		return
 	}
@@ -196,29 +256,10 @@ func (s *Supervisor) startOrBackoff(reason RestartReason) {
 	s.log.WithFields(logrus.Fields{"retry_in": delay.String(), "consecutive": s.crashes}).Warn("Let's Chat could not be started again; retrying after backoff")
 }
 
-// onExitedOnItsOwn schedules a start after backoff for a child that exited unasked.
-func (s *Supervisor) onExitedOnItsOwn(code int) {
-	c := s.currentChild()
-	ran := time.Since(c.started)
-	s.recordExit(c, code)
-	if ran >= s.cfg.BackoffMax {
-		s.crashes = 0
-	}
-	delay := backoffDelay(s.crashes, s.cfg.BackoffInitial, s.cfg.BackoffMax)
-	s.crashes++
-	// The new start takes the latest URI, which covers any scheduled restart.
-	s.restartTimer.stop()
-	s.setPendingRestart("")
-	s.backoffTimer.arm(delay)
-	s.setState(StateBackoff)
-	s.log.WithFields(logrus.Fields{"pid": c.pid, "exit_code": code, "ran": ran.Round(time.Millisecond).String(), "restart_in": delay.String(), "consecutive": s.crashes}).
-		Warn("Let's Chat exited on its own; restarting after backoff")
-}
-
 // startIfIdle starts the first child once there is a URI (or at once with StartWithoutMembers),
 // and otherwise keeps logging that it waits.
 func (s *Supervisor) startIfIdle() error {
-	if s.currentChild() != nil || s.backoffTimer.armed() {
+	if s.currentChild() != nil || s.backoffTimer.armed() || s.everStarted {
 		return nil
 	}
 	if s.desired == nil && !s.cfg.StartWithoutMembers {
@@ -242,11 +283,14 @@ func (s *Supervisor) start(reason RestartReason) error {
 		hosts, uri = s.desired.hosts, s.desired.uri
 	}
 	c, err := startChild(childSpec{
-		command: s.cfg.Command,
-		dir:     s.cfg.Dir,
-		env:     childEnv(s.cfg.Env, s.cfg.Delivery, uri),
-		stdout:  s.cfg.Stdout,
-		stderr:  s.cfg.Stderr,
+		command:       s.cfg.Command,
+		dir:           s.cfg.Dir,
+		env:           childEnv(s.cfg.Env, s.cfg.Delivery, uri, s.cfg.CookieSecret),
+		stdout:        s.cfg.Stdout,
+		stderr:        s.cfg.Stderr,
+		killTimeout:   s.cfg.KillTimeout,
+		probe:         s.cfg.Probe,
+		probeInterval: s.cfg.ProbeInterval,
 	})
 	if err != nil {
 		s.log.WithError(err).Error("cannot start Let's Chat")
@@ -254,7 +298,7 @@ func (s *Supervisor) start(reason RestartReason) error {
 		return err
 	}
 	c.hosts, c.uri = hosts, uri
-	s.lastStart = c.started
+	s.lastStart, s.lastHosts, s.everStarted = c.started, hosts, true
 	s.mu.Lock()
 	s.current = c
 	s.status.State, s.status.PID, s.status.ChildURI = StateRunning, c.pid, Redact(uri)
@@ -278,9 +322,25 @@ func (s *Supervisor) start(reason RestartReason) error {
 	return nil
 }
 
+// recordExit forgets the exited child and notes its status.
+func (s *Supervisor) recordExit(c *child, ex exitInfo) {
+	s.mu.Lock()
+	if s.current == c {
+		s.current = nil
+	}
+	s.status.PID, s.status.ChildURI = 0, ""
+	code := ex.code
+	s.status.LastExitCode = &code
+	s.mu.Unlock()
+	s.emit(Event{Kind: EventExited, PID: c.pid, ExitCode: ex.code})
+}
+
 func (s *Supervisor) stopTimers() {
 	s.settle.stop()
-	s.restartTimer.stop()
 	s.backoffTimer.stop()
 	s.waitLog.stop()
+	s.cancelPlan("")
+	if s.hold != nil {
+		s.releaseHold("")
+	}
 }

@@ -273,14 +273,15 @@ func TestSupervisor_settingsDelivery(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.Delivery, c.Settings, c.Policy = DeliverSettings, f, RestartAlways
-		c.Env = append(c.Env, "FAKECHAT_SETTINGS="+target)
+		c.CookieSecret = "" // the base's own secrets.cookie serves
+		c.Env = append(c.Env, "FAKECHAT_SETTINGS="+target, "LCB_SECRETS_COOKIE=baked")
 	})
 	h.update(0, "10.0.0.1")
 	h.run()
 	checkStart := func(s chatRecord, addrs ...string) {
 		t.Helper()
-		if !s.URISet || s.URI != "" {
-			t.Errorf("child saw LCB_DATABASE_URI set=%v %q, want set and empty", s.URISet, s.URI)
+		if !s.URISet || s.URI != "" || !s.CookieSet || s.Cookie != "" {
+			t.Errorf("child saw LCB_DATABASE_URI set=%v %q, LCB_SECRETS_COOKIE set=%v %q; want both set and empty", s.URISet, s.URI, s.CookieSet, s.Cookie)
 		}
 		got, err := ResolveDatabaseURI(map[string]string{"LCB_DATABASE_URI": s.URI}, map[string][]byte{"config/settings.yml": []byte(s.Settings)})
 		if want := uriOf(t, addrs...); err != nil || got.URI != want {

@@ -17,6 +17,25 @@ const DefaultReplicaSet = "letschat"
 // a URI that Let's Chat's driver cannot parse or would read differently.
 var ErrInvalidOption = errors.New("invalid URI option")
 
+// OptionError says which part of URIOptions is unusable; it matches ErrInvalidOption.
+type OptionError struct {
+	// Field is "database", "replicaSet", "authSource", "username" or "options".
+	Field string
+	// Reason says what is wrong, without the value when it may be secret.
+	Reason string
+}
+
+func (e *OptionError) Error() string { return ErrInvalidOption.Error() + ": " + e.Reason }
+
+// Is reports whether target is ErrInvalidOption.
+func (e *OptionError) Is(target error) bool { return target == ErrInvalidOption }
+
+// Check reports the first unusable part of o as an *OptionError, or nil.
+func (o URIOptions) Check() error {
+	_, err := formatURI([]seed{{host: "probe", port: DefaultPort}}, o)
+	return err
+}
+
 // URIOptions is everything in Let's Chat's database URI except the seed list. Let's Chat passes
 // nothing but the URI to its driver, so every connection setting belongs here.
 type URIOptions struct {
@@ -52,18 +71,18 @@ func BuildURI(members []Member, opts URIOptions) (string, error) {
 
 func formatURI(seeds []seed, opts URIOptions) (string, error) {
 	db := cmpOr(opts.Database, DefaultDatabase)
-	if !allOf(db, isNameChar) {
-		return "", fmt.Errorf("%w: database name %q: use letters, digits, '_' and '-'", ErrInvalidOption, db)
+	if !allOf(db, isNameChar) || len(db) > 63 {
+		return "", &OptionError{"database", fmt.Sprintf("database name %q: use up to 63 letters, digits, '_' and '-'", db)}
 	}
 	set := cmpOr(opts.ReplicaSet, DefaultReplicaSet)
 	if !allOf(set, isSetNameChar) {
-		return "", fmt.Errorf("%w: replica-set name %q: use letters, digits, '.', '_' and '-'", ErrInvalidOption, set)
+		return "", &OptionError{"replicaSet", fmt.Sprintf("replica-set name %q: use letters, digits, '.', '_' and '-'", set)}
 	}
 	if opts.Password != "" && opts.Username == "" {
-		return "", fmt.Errorf("%w: a password needs a username", ErrInvalidOption)
+		return "", &OptionError{"username", "a password needs a username"}
 	}
 	if opts.AuthSource != "" && !allOf(opts.AuthSource, isNameChar) {
-		return "", fmt.Errorf("%w: authSource %q: use letters, digits, '_' and '-'", ErrInvalidOption, opts.AuthSource)
+		return "", &OptionError{"authSource", fmt.Sprintf("authSource %q: use letters, digits, '_' and '-'", opts.AuthSource)}
 	}
 	query, err := formatQuery(set, opts)
 	if err != nil {
@@ -109,12 +128,12 @@ func formatQuery(set string, opts URIOptions) (string, error) {
 		v := opts.Options[k]
 		switch {
 		case k == "" || !isLetter(rune(k[0])) || !allOf(k, isAlnum):
-			return "", fmt.Errorf("%w: option name %q: use letters and digits", ErrInvalidOption, k)
+			return "", &OptionError{"options", fmt.Sprintf("option name %q: use letters and digits", k)}
 		case strings.EqualFold(k, "replicaSet") || strings.EqualFold(k, "authSource"):
-			return "", fmt.Errorf("%w: option %q has its own setting", ErrInvalidOption, k)
+			return "", &OptionError{"options", fmt.Sprintf("option %q has its own setting", k)}
 		case v == "" || !allOf(v, isOptionValueChar):
 			// The value is not echoed: some options (authMechanismProperties) carry secrets.
-			return "", fmt.Errorf("%w: option %q: value must be non-empty letters, digits, '.', '_', ':', ',' or '-'", ErrInvalidOption, k)
+			return "", &OptionError{"options", fmt.Sprintf("option %q: value must be non-empty letters, digits, '.', '_', ':', ',' or '-'", k)}
 		}
 		parts = append(parts, k+"="+v)
 	}

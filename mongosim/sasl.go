@@ -198,4 +198,3 @@ func (cc *cmdCtx) helloAuthFields(reply bson.D) bson.D {
 }
 
 func isHello(name string) bool { return name == "hello" || name == "isMaster" || name == "ismaster" }
-

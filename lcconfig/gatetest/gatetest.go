@@ -1,0 +1,130 @@
+// Package gatetest provides an in-memory lcconfig.RestartGate for tests, shaped after the lease the
+// real gate keeps in the replica set: one holder at a time, a hold that frees itself when its time
+// passes, and a switch that makes the gate unavailable (as a set without primary does). It records
+// every hold, so a test can check that none overlapped and none expired unreleased.
+package gatetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// ErrUnavailable is returned by Acquire when the gate is held or switched off. (lcconfig's own
+// tests use this package, so it cannot wrap lcconfig.ErrGateUnavailable without an import cycle.)
+var ErrUnavailable = errors.New("restart gate unavailable")
+
+// Hold is one grant of the gate.
+type Hold struct {
+	// Holder is the name given to the Gate the lease came from (see For).
+	Holder string
+	// Acquired and Released are when the hold began and ended; Released is zero while held.
+	Acquired, Released time.Time
+	// Expired is true when the hold ended because its time passed, not by Release.
+	Expired bool
+}
+
+// Gate is the shared state; For returns the RestartGate one instance uses.
+type Gate struct {
+	mu          sync.Mutex
+	unavailable bool
+	current     *lease
+	holds       []Hold
+	refused     int
+}
+
+// New returns an available gate.
+func New() *Gate { return &Gate{} }
+
+// For returns the view of the gate an instance named holder uses; it implements
+// lcconfig.RestartGate.
+func (g *Gate) For(holder string) *Instance { return &Instance{g: g, holder: holder} }
+
+// SetAvailable switches the gate; an unavailable gate refuses every Acquire (a held lease stays).
+func (g *Gate) SetAvailable(ok bool) {
+	g.mu.Lock()
+	g.unavailable = !ok
+	g.mu.Unlock()
+}
+
+// Holds returns every hold so far, in the order they were granted.
+func (g *Gate) Holds() []Hold {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.expireLocked(time.Now())
+	return append([]Hold(nil), g.holds...)
+}
+
+// Refused is how many Acquire calls were refused.
+func (g *Gate) Refused() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.refused
+}
+
+// Held reports whether some instance holds the gate now.
+func (g *Gate) Held() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.expireLocked(time.Now())
+	return g.current != nil
+}
+
+type lease struct {
+	g       *Gate
+	index   int
+	expires time.Time
+	once    sync.Once
+}
+
+func (l *lease) release() {
+	l.once.Do(func() {
+		l.g.mu.Lock()
+		defer l.g.mu.Unlock()
+		if l.g.current == l {
+			l.g.current = nil
+			l.g.holds[l.index].Released = time.Now()
+		}
+	})
+}
+
+// expireLocked ends a hold whose time has passed.
+func (g *Gate) expireLocked(now time.Time) {
+	if g.current != nil && !now.Before(g.current.expires) {
+		h := &g.holds[g.current.index]
+		h.Released, h.Expired = g.current.expires, true
+		g.current = nil
+	}
+}
+
+// Instance is one instance's view of the gate.
+type Instance struct {
+	g      *Gate
+	holder string
+}
+
+// Acquire grants the gate for hold when it is free and available.
+func (ig *Instance) Acquire(ctx context.Context, hold time.Duration) (release func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	g := ig.g
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := time.Now()
+	g.expireLocked(now)
+	switch {
+	case g.unavailable:
+		g.refused++
+		return nil, fmt.Errorf("%w: no primary", ErrUnavailable)
+	case g.current != nil:
+		g.refused++
+		return nil, fmt.Errorf("%w: held by %s", ErrUnavailable, g.holds[g.current.index].Holder)
+	}
+	l := &lease{g: g, index: len(g.holds), expires: now.Add(hold)}
+	g.holds = append(g.holds, Hold{Holder: ig.holder, Acquired: now})
+	g.current = l
+	return l.release, nil
+}
