@@ -175,13 +175,14 @@ type statusReply struct {
 	MyState int    `bson:"myState"`
 	Term    int64  `bson:"term"`
 	Members []struct {
-		ID            int     `bson:"_id"`
-		Name          string  `bson:"name"`
-		Health        float64 `bson:"health"`
-		State         int     `bson:"state"`
-		StateStr      string  `bson:"stateStr"`
-		Self          bool    `bson:"self"`
-		ConfigVersion int     `bson:"configVersion"`
+		ID            int           `bson:"_id"`
+		Name          string        `bson:"name"`
+		Health        float64       `bson:"health"`
+		State         int           `bson:"state"`
+		StateStr      string        `bson:"stateStr"`
+		Self          bool          `bson:"self"`
+		ConfigVersion int           `bson:"configVersion"`
+		OptimeDate    bson.DateTime `bson:"optimeDate"`
 	} `bson:"members"`
 }
 
@@ -192,6 +193,9 @@ func (r statusReply) status() ReplStatus {
 			ID: m.ID, Name: m.Name, Health: m.Health, State: m.State, StateStr: m.StateStr,
 			Self: m.Self, ConfigVersion: m.ConfigVersion,
 		})
+		if m.OptimeDate > 0 {
+			s.Members[len(s.Members)-1].Optime = m.OptimeDate.Time()
+		}
 	}
 	return s
 }
