@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
 	"github.com/replset-agent/replset-agent/metadata"
@@ -16,12 +17,13 @@ import (
 // mongoRole drives the replica set from metadata: every snapshot becomes a desired member list for
 // the reconciler, which re-checks the set on its own between snapshots.
 type mongoRole struct {
-	cfg     mongoConfig
-	log     logrus.FieldLogger
-	m       *metrics
-	watcher *metadata.Watcher
-	client  *mongors.DriverClient
-	rec     *mongors.Reconciler
+	cfg        mongoConfig
+	log        logrus.FieldLogger
+	m          *metrics
+	foreignSet prometheus.Gauge
+	watcher    *metadata.Watcher
+	client     *mongors.DriverClient
+	rec        *mongors.Reconciler
 
 	mu         sync.Mutex
 	lastErr    string
@@ -66,6 +68,7 @@ func settingsOf(c *commonConfig, alarm time.Duration) mongors.Settings {
 
 func newMongoRole(cfg mongoConfig, o mongoOptions) (*mongoRole, error) {
 	r := &mongoRole{cfg: cfg, log: o.Logger.WithField("role", "mongo"), m: newMetrics("mongo")}
+	r.foreignSet = newForeignSetGauge(r.m)
 	w, err := newWatcher(&cfg.commonConfig, r.log, r.m)
 	if err != nil {
 		return nil, err
@@ -76,15 +79,17 @@ func newMongoRole(cfg mongoConfig, o mongoOptions) (*mongoRole, error) {
 		return nil, fmt.Errorf("mongo client: %w", err)
 	}
 	r.client = client
+	settings := settingsOf(&cfg.commonConfig, cfg.NoPrimaryAlarm)
+	settings.InitiateSettle = cfg.InitiateSettle
 	rec, err := mongors.NewReconciler(mongors.ReconcilerConfig{
 		Client:         client,
-		Settings:       settingsOf(&cfg.commonConfig, cfg.NoPrimaryAlarm),
+		Settings:       settings,
 		Recheck:        cfg.Recheck,
 		RetryMin:       o.RetryMin,
 		StepDownPeriod: cfg.StepDownPeriod,
 		PassTimeout:    cfg.ActionTimeout + 5*time.Second,
 		Log:            r.log,
-		Metrics:        reconcilerMetrics{r.m},
+		Metrics:        reconcilerMetrics{r.m, r.foreignSet},
 	})
 	if err != nil {
 		return nil, err
@@ -111,6 +116,7 @@ func (r *mongoRole) run(ctx context.Context) {
 // nothing: the reconciler keeps the last desired state, so metadata trouble is never taken for
 // "every member is gone".
 func (r *mongoRole) apply(s metadata.Snapshot) {
+	read := time.Now()
 	p, err := locate(s, r.cfg.Stack, r.cfg.MongoService)
 	if err != nil {
 		r.fail(s, err)
@@ -145,6 +151,10 @@ func (r *mongoRole) apply(s metadata.Snapshot) {
 	}
 	r.log.WithFields(logrus.Fields{"version": s.Version, "members": len(d.Members), "self": self, "stack": p.Stack}).
 		Debug("metadata snapshot applied")
+	d.Read = read
+	if seen := r.m.changeSeen.Load(); seen > 0 {
+		d.Seen = time.Unix(0, seen)
+	}
 	r.rec.SetDesired(d)
 }
 
@@ -266,7 +276,10 @@ func (r *mongoRole) live() error {
 }
 
 // reconcilerMetrics feeds the reconciler's numbers into Prometheus.
-type reconcilerMetrics struct{ m *metrics }
+type reconcilerMetrics struct {
+	m          *metrics
+	foreignSet prometheus.Gauge
+}
 
 var _ mongors.Metrics = reconcilerMetrics{}
 
@@ -291,6 +304,7 @@ func (x reconcilerMetrics) MemberStates(counts map[string]int) {
 	}
 }
 func (x reconcilerMetrics) Converged(d time.Duration) { x.m.convergence.Observe(d.Seconds()) }
+func (x reconcilerMetrics) ForeignSet(nodes int)      { x.foreignSet.Set(float64(nodes)) }
 func (x reconcilerMetrics) NoPrimaryAlarm(raised bool) {
 	if raised {
 		x.m.noPrimaryAlarm.Set(1)

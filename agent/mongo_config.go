@@ -16,6 +16,7 @@ type mongoConfig struct {
 	ActionTimeout  time.Duration
 	Heartbeat      time.Duration
 	StepDownPeriod time.Duration
+	InitiateSettle time.Duration
 
 	Command []string // optional mongod command line after "--"
 }
@@ -30,6 +31,7 @@ func (c *mongoConfig) options() *optionSet {
 	s.Duration(&c.Heartbeat, "heartbeat-interval", "MONGO_HEARTBEAT_INTERVAL", 2*time.Second, "how often the driver checks each mongod (at least 500ms)")
 	s.Duration(&c.StepDownPeriod, "step-down-period", "STEP_DOWN_PERIOD", 60*time.Second, "how long a primary asked to step down stays ineligible")
 	s.Duration(&c.ActionTimeout, "action-timeout", "ACTION_TIMEOUT", 30*time.Second, "maxTimeMS for each command that changes the set")
+	s.Duration(&c.InitiateSettle, "initiate-settle", "INITIATE_SETTLE", 10*time.Second, "how long metadata's view of the service must stay the same, with no container starting, before the set is initiated")
 	return s
 }
 
@@ -54,6 +56,9 @@ func (c *mongoConfig) validate() error {
 	}
 	if c.StepDownPeriod < time.Second {
 		return usagef("--step-down-period (env STEP_DOWN_PERIOD): %s is below 1s", c.StepDownPeriod)
+	}
+	if c.InitiateSettle <= 0 {
+		return usagef("--initiate-settle (env INITIATE_SETTLE) must be positive")
 	}
 	if c.ActionTimeout < time.Second {
 		return usagef("--action-timeout (env ACTION_TIMEOUT): %s is below 1s", c.ActionTimeout)

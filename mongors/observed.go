@@ -282,10 +282,12 @@ type Observed struct {
 	Foreign []ForeignNode `json:"foreign,omitempty"`
 	// Errors lists reads that failed during the pass, for status output.
 	Errors []string `json:"errors,omitempty"`
-	// ReadAt is when the pass began reading; Light says it read only the local node's hello
-	// and kept Config and Status from the last full read (see ReconcilerConfig).
-	ReadAt time.Time `json:"readAt,omitzero"`
-	Light  bool      `json:"light,omitempty"`
+	// ReadAt is when the pass began reading. Light says it read only the local node's hello and
+	// kept Config, Status and Foreign from the last full read, made at FullReadAt (see
+	// ReconcilerConfig.Recheck).
+	ReadAt     time.Time `json:"readAt,omitzero"`
+	Light      bool      `json:"light,omitempty"`
+	FullReadAt time.Time `json:"fullReadAt,omitzero"`
 	// Memory is what the loop remembers across passes (see Memory.Update).
 	Memory Memory `json:"memory"`
 }

@@ -227,6 +227,7 @@ func (r *Reconciler) observe(ctx context.Context, d Desired, gen int, fresh bool
 		}
 	}
 	o := Observe(ctx, r.cfg.Client, d)
+	o.FullReadAt = o.ReadAt
 	r.full, r.fullGen, r.lights = &o, gen, 0
 	return o
 }
