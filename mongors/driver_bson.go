@@ -147,14 +147,17 @@ func parseMember(raw bson.Raw) (ConfigMember, error) {
 
 // helloReply is the wire form of Hello.
 type helloReply struct {
-	SetName           string `bson:"setName"`
-	SetVersion        int64  `bson:"setVersion"`
-	IsWritablePrimary bool   `bson:"isWritablePrimary"`
-	IsMaster          bool   `bson:"ismaster"`
-	Secondary         bool   `bson:"secondary"`
-	Primary           string `bson:"primary"`
-	Me                string `bson:"me"`
-	IsReplicaSet      bool   `bson:"isreplicaset"`
+	SetName           string   `bson:"setName"`
+	SetVersion        int64    `bson:"setVersion"`
+	IsWritablePrimary bool     `bson:"isWritablePrimary"`
+	IsMaster          bool     `bson:"ismaster"`
+	Secondary         bool     `bson:"secondary"`
+	Primary           string   `bson:"primary"`
+	Me                string   `bson:"me"`
+	IsReplicaSet      bool     `bson:"isreplicaset"`
+	Hosts             []string `bson:"hosts"`
+	Passives          []string `bson:"passives"`
+	Arbiters          []string `bson:"arbiters"`
 }
 
 func (r helloReply) hello() Hello {
@@ -166,6 +169,7 @@ func (r helloReply) hello() Hello {
 		Primary:           r.Primary,
 		Me:                r.Me,
 		IsReplicaSet:      r.IsReplicaSet,
+		Members:           append(append(append([]string(nil), r.Hosts...), r.Passives...), r.Arbiters...),
 	}
 }
 

@@ -46,7 +46,7 @@ func (w *world) observed(d Desired) Observed {
 	}
 	w.mem = w.mem.Update(d, o, w.now)
 	o.Memory = w.mem
-	return o
+	return probedEmpty(d, o)
 }
 
 // pass plans once at the world's clock; a reconfig is checked (one voting change, a voting
@@ -343,13 +343,27 @@ func TestPlan_batchedAdditions(t *testing.T) {
 	// At the 50-member limit the batch stops; a member of another set is never added.
 	d = listed(1, 1, 2, 3, 4, 5, 6)
 	o := onPrimary(1, config(2, []int{1, 2, 3}), nil)
+	o = probedEmpty(d, o)
 	o.Foreign = []ForeignNode{newForeign(host(5), "letschat", "ffff")}
+	o.Probed[host(5)] = Probe{Standing: StandingForeign}
 	a = Plan(d, o, t0, Settings{})
 	if a.Step != StepAdd || len(a.Config.Members) != 5 {
 		t.Fatalf("want %s and %s added, got %s", host(4), host(6), a)
 	}
 	if _, ok := a.Config.Member(host(5)); ok {
 		t.Fatalf("a member of another set was added: %s", a)
+	}
+	// A listed member that did not answer whether it holds a set waits; the others join.
+	o = probedEmpty(d, onPrimary(1, config(2, []int{1, 2, 3}), nil))
+	o.Probed[host(6)] = Probe{Standing: StandingUnknown, Reason: "connection refused"}
+	delete(o.Probed, host(5))
+	a = Plan(d, o, t0, Settings{})
+	if a.Step != StepAdd || len(a.Config.Members) != 4 {
+		t.Fatalf("want %s alone added, got %s", host(4), a)
+	}
+	o.Config = a.Config
+	if a = Plan(d, o, t0, Settings{}); a.Acts() || !a.Poll || a.Converged {
+		t.Fatalf("with only unanswered members missing: %s (poll %t), want a poll", a, a.Poll)
 	}
 	full := Config{Name: "letschat", Version: 3, Term: 1}
 	for h := 1; h <= 49; h++ {
@@ -359,7 +373,8 @@ func TestPlan_batchedAdditions(t *testing.T) {
 		}
 		full.Members = append(full.Members, cm(h, h-1, votes))
 	}
-	a = Plan(listed(1, append(hosts[:49:49], 51, 52)...), onPrimary(1, full, nil), t0, Settings{})
+	dFull := listed(1, append(hosts[:49:49], 51, 52)...)
+	a = Plan(dFull, probedEmpty(dFull, onPrimary(1, full, nil)), t0, Settings{})
 	if a.Step != StepAdd || len(a.Config.Members) != 50 || !strings.Contains(a.Reason, host(51)) {
 		t.Fatalf("want the first missing member added up to the limit, got %s", a)
 	}

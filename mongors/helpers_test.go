@@ -154,3 +154,24 @@ func votingDiff(a, b Config) int {
 	}
 	return n
 }
+
+// probedEmpty records that every member of d missing from o's config answered replSetGetConfig
+// as empty (94), as the primary's Observe finds for fresh nodes.
+func probedEmpty(d Desired, o Observed) Observed {
+	if o.Config == nil {
+		return o
+	}
+	probed := map[string]Probe{}
+	for k, v := range o.Probed {
+		probed[k] = v
+	}
+	for _, m := range d.Members {
+		if _, in := o.Config.Member(m.Host); !in {
+			if _, ok := probed[m.Host]; !ok {
+				probed[m.Host] = Probe{Standing: StandingEmpty}
+			}
+		}
+	}
+	o.Probed = probed
+	return o
+}

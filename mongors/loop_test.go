@@ -177,6 +177,35 @@ func TestReconciler_foreignSetAlarm(t *testing.T) {
 	checkCalls(t, set.Calls(), &initial)
 }
 
+// TestReconciler_addsOnlyWhatAnswers: a listed member whose mongod does not answer is not added
+// on a guess (it might hold another set); the members that answer join meanwhile, and it joins
+// once it answers.
+func TestReconciler_addsOnlyWhatAnswers(t *testing.T) {
+	addrs := fakeAddrs(5)
+	set := fake.New("letschat", addrs...)
+	set.SetConfig(threeVoters(addrs), addrs[0])
+	set.SetUp(addrs[4], false)
+	ag := startAgents(t, set, addrs[:1], fastLoop)
+	r := ag.byAddr[addrs[0]]
+	ag.desire(addrs...)
+	eventually(t, 5*time.Second, "the member that answers added", func() bool {
+		_, ok := set.Config().Member(addrs[3])
+		return ok
+	})
+	eventually(t, 5*time.Second, "ten more passes", func() bool { return r.Status().Passes > 10 })
+	if _, ok := set.Config().Member(addrs[4]); ok {
+		t.Fatal("a member that never answered was added")
+	}
+	if reason := r.Status().LastDecision.Action.Reason; !strings.Contains(reason, addrs[4]) {
+		t.Errorf("the pending member is not named: %s", reason)
+	}
+	set.SetUp(addrs[4], true)
+	eventually(t, 5*time.Second, "the member added once it answers", func() bool {
+		_, ok := set.Config().Member(addrs[4])
+		return ok
+	})
+}
+
 // TestReconciler_votesFollowHealth: three of seven voters' hosts die while metadata still lists
 // them; the agents hand their votes to the two healthy non-voters within a few passes.
 func TestReconciler_votesFollowHealth(t *testing.T) {

@@ -27,8 +27,24 @@ func Observe(ctx context.Context, c Client, d Desired) Observed {
 	switch {
 	case h.IsWritablePrimary:
 		o.Primary = local
-		if o.read(ctx, c, local, true) {
-			o.probeMissing(ctx, c, d)
+		// Listed members the primary does not advertise may be added this pass: ask them, at the
+		// same time as the config is read, whether they hold a set.
+		probes := startProbes(ctx, c, d, h)
+		ok := o.read(ctx, c, local, true)
+		probed := probes.collect(probeGrace)
+		if ok {
+			o.Probed = map[string]Probe{}
+			for addr, p := range probed {
+				if _, member := o.Config.Member(addr); member {
+					continue
+				}
+				if p.Standing == StandingMember && foreignTo(*o.Config, p.Foreign) {
+					o.Foreign = append(o.Foreign, p.Foreign)
+					p.Standing = StandingForeign
+				}
+				o.Probed[addr] = p
+			}
+			slices.SortFunc(o.Foreign, func(a, b ForeignNode) int { return strings.Compare(a.Addr, b.Addr) })
 		}
 	case h.SetVersion > 0:
 		o.Primary = h.Primary
@@ -114,20 +130,94 @@ func (o *Observed) read(ctx context.Context, c Client, addr string, commitment b
 	return true
 }
 
-// probeMissing asks every listed member missing from the config who it is before the primary
-// adds it: one that holds another set (another replicaSetId or set name) must never be added.
-func (o *Observed) probeMissing(ctx context.Context, c Client, d Desired) {
-	var missing []NodeHello
-	for _, m := range d.ordered() {
-		if _, ok := o.Config.Member(m.Host); !ok && m.Host != o.Local.Addr {
-			missing = append(missing, NodeHello{Addr: m.Host})
+// probeGrace is how long Observe waits for the probes of listed members missing from the
+// config once the primary's own reads are done: a node that answers slower is not added this
+// pass, and a dead one costs a pass no more than this.
+const probeGrace = time.Second
+
+// Probe is what the primary's agent learnt of a listed member missing from the config, from its
+// replSetGetConfig: whether it is empty (94), holds this set (removed from it: the same
+// replicaSetId) or another one, or cannot be told (Reason says why).
+type Probe struct {
+	// Standing is StandingEmpty, StandingMember (holds this set), StandingForeign or
+	// StandingUnknown.
+	Standing Standing `json:"standing"`
+	// Foreign names the set the node holds, for a foreign node's alarm.
+	Foreign ForeignNode `json:"-"`
+	// Reason is the answer behind an unknown standing.
+	Reason string `json:"reason,omitempty"`
+}
+
+// probes is a set of replSetGetConfig probes in flight.
+type probes struct {
+	n   int
+	out chan probeResult
+}
+
+type probeResult struct {
+	addr string
+	p    Probe
+}
+
+// startProbes asks every listed member the primary's hello does not advertise for its config,
+// all at once, each bounded by probeGrace beyond ctx's own deadline.
+func startProbes(ctx context.Context, c Client, d Desired, h Hello) probes {
+	known := map[string]bool{c.Local(): true, d.Self: true}
+	for _, m := range h.Members {
+		known[m] = true
+	}
+	var missing []string
+	for _, m := range d.Members {
+		if !known[m.Host] {
+			missing = append(missing, m.Host)
 		}
 	}
-	if len(missing) == 0 {
-		return
+	ps := probes{n: len(missing), out: make(chan probeResult, len(missing))}
+	for _, addr := range missing {
+		go func() {
+			pctx, cancel := context.WithTimeout(ctx, 2*probeGrace)
+			defer cancel()
+			cfg, _, err := c.GetConfig(pctx, addr, false)
+			var p Probe
+			switch {
+			case err == nil:
+				p.Standing, p.Foreign = StandingMember, newForeign(addr, cfg.Name, cfg.ReplicaSetID())
+			case errors.Is(err, ErrNotInitialized):
+				p.Standing = StandingEmpty
+			default:
+				p.Standing, p.Reason = StandingUnknown, err.Error()
+			}
+			ps.out <- probeResult{addr: addr, p: p}
+		}()
 	}
-	hellos(ctx, c, missing)
-	o.Foreign = foreignNodes(ctx, c, *o.Config, missing)
+	return ps
+}
+
+// collect waits for the probes, at most grace; the ones not back by then are unknown.
+func (ps probes) collect(grace time.Duration) map[string]Probe {
+	out := make(map[string]Probe, ps.n)
+	if ps.n == 0 {
+		return out
+	}
+	timeout := time.NewTimer(grace)
+	defer timeout.Stop()
+	for range ps.n {
+		select {
+		case r := <-ps.out:
+			out[r.addr] = r.p
+		case <-timeout.C:
+			return out
+		}
+	}
+	return out
+}
+
+// foreignTo reports whether a node holding the set described by f belongs to another set than
+// cfg: another name, or the same name with another replicaSetId (a second set started under the
+// same name). A node removed from cfg's own set is not foreign.
+func foreignTo(cfg Config, f ForeignNode) bool {
+	ours := cfg.ReplicaSetID()
+	return f.SetName != cfg.Name || (ours != "" && f.ReplicaSetID != "" && f.ReplicaSetID != ours)
 }
 
 // foreignNodes returns the nodes among ns that hold a set other than cfg's: another set name, or
@@ -156,9 +246,9 @@ func foreignNodes(ctx context.Context, c Client, cfg Config, ns []NodeHello) []F
 			if err != nil {
 				return // cannot tell: it is not added on a guess either way, it stays as it is
 			}
-			if id := theirs.ReplicaSetID(); theirs.Name != cfg.Name || (id != "" && id != ours) {
+			if f := newForeign(n.Addr, theirs.Name, theirs.ReplicaSetID()); foreignTo(cfg, f) {
 				mu.Lock()
-				out = append(out, newForeign(n.Addr, theirs.Name, id))
+				out = append(out, f)
 				mu.Unlock()
 			}
 		})

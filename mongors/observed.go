@@ -37,6 +37,15 @@ type Hello struct {
 	Me string `json:"me,omitempty"`
 	// IsReplicaSet is set by a node started with --replSet that has no usable config.
 	IsReplicaSet bool `json:"isReplicaSet,omitempty"`
+	// Members lists the config's members the node advertises (hosts, passives and arbiters:
+	// every member but hidden ones).
+	Members []string `json:"members,omitempty"`
+}
+
+// sameRole reports whether two hellos show the node in the same role of the same config.
+func (h Hello) sameRole(o Hello) bool {
+	return h.SetName == o.SetName && h.SetVersion == o.SetVersion && h.IsWritablePrimary == o.IsWritablePrimary &&
+		h.Secondary == o.Secondary && h.Primary == o.Primary && h.Me == o.Me && h.IsReplicaSet == o.IsReplicaSet
 }
 
 // HasConfig reports whether the node belongs to some set already (including a removed member).
@@ -64,6 +73,8 @@ const (
 	// StandingUnknown: any other answer (13 Unauthorized, no answer): it may be either, so it
 	// blocks initiation like a node that does not answer.
 	StandingUnknown Standing = "unknown"
+	// StandingForeign: a listed member's config names another replica set (Observed.Probed).
+	StandingForeign Standing = "foreign"
 )
 
 // NodeHello is one node's hello, or why it could not be read.
@@ -276,6 +287,9 @@ type Observed struct {
 	// usable members), read only when the local node has no config; any of them with a config, or
 	// not answering, blocks initiation.
 	Peers []NodeHello `json:"peers,omitempty"`
+	// Probed holds, on the primary's agent, what each listed member missing from the config
+	// answered to replSetGetConfig: only one known to be empty or to hold this set is added.
+	Probed map[string]Probe `json:"probed,omitempty"`
 	// Foreign lists mongods of the service found holding another replica set (another name or
 	// replicaSetId): never added, and an alarm until a human acts. Only the primary's agent looks
 	// for them among the members it would add, and an agent without a config among its candidates.

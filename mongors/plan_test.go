@@ -27,7 +27,7 @@ func runPlanCases(t *testing.T, cases []planCase) {
 			if now.IsZero() {
 				now = t0
 			}
-			a := Plan(tc.d, tc.o, now, tc.s)
+			a := Plan(tc.d, probedEmpty(tc.d, tc.o), now, tc.s)
 			if a.Kind != tc.kind || a.Step != tc.step || (tc.member != "" && a.Member != tc.member) {
 				t.Fatalf("got %s\nwant %s/%s %s", a, tc.kind, tc.step, tc.member)
 			}
@@ -465,7 +465,7 @@ func TestPlan_stepOrder(t *testing.T) {
 	o := gone(onPrimary(1, cfg, map[int]int{4: StateDown}), long, long, 4)
 	var steps []Step
 	for range 6 {
-		a := Plan(d, o, t0, Settings{})
+		a := Plan(d, probedEmpty(d, o), t0, Settings{})
 		if !a.Acts() {
 			break
 		}

@@ -234,7 +234,7 @@ func (r *Reconciler) observe(ctx context.Context, d Desired, gen int, fresh bool
 
 // sameRole reports whether two reads of the local node show it in the same role of the same config.
 func sameRole(a, b NodeHello) bool {
-	return a.Reachable() && b.Reachable() && a.Hello == b.Hello && a.Standing == b.Standing
+	return a.Reachable() && b.Reachable() && a.Hello.sameRole(b.Hello) && a.Standing == b.Standing
 }
 
 // pass runs one Observe → Plan → Execute and returns when the next pass should come: 0 at once,

@@ -220,6 +220,9 @@ func checkReconfig(a Action, d Desired, o Observed, now time.Time, s Settings) e
 		if m.Votes != 0 || m.Priority != 0 {
 			return broke(4, "new member %s joins with votes %d, priority %g", m.Host, m.Votes, m.Priority)
 		}
+		if p := o.Probed[m.Host]; p.Standing != StandingEmpty && p.Standing != StandingMember {
+			return broke(8, "adding %s, not known to be empty or to hold this set (probe: %q)", m.Host, p.Standing)
+		}
 		dm, ok := d.member(m.Host)
 		if !ok {
 			return broke(5, "adding %s, which metadata does not list", m.Host)

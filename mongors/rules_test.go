@@ -49,6 +49,21 @@ func TestCheckReconfig(t *testing.T) {
 		{"version not bumped", func(_ *Desired, _ *Observed, n *Config) { promote(4)(n); n.Version = 10 }, 3},
 		{"current config not committed", func(_ *Desired, o *Observed, n *Config) { promote(4)(n); o.Committed = false }, 3},
 		{"two voting changes", func(_ *Desired, _ *Observed, n *Config) { promote(4)(n); promote(5)(n) }, 3},
+		{"addition of a member that did not answer", func(d *Desired, o *Observed, n *Config) {
+			d.Members = append(d.Members, Member{Host: host(7), Order: 7})
+			n.Members = append(n.Members, ConfigMember{ID: 6, Host: host(7)})
+			o.Probed = map[string]Probe{host(7): {Standing: StandingUnknown, Reason: "connection refused"}}
+		}, 8},
+		{"addition of a member of another set", func(d *Desired, o *Observed, n *Config) {
+			d.Members = append(d.Members, Member{Host: host(7), Order: 7})
+			n.Members = append(n.Members, ConfigMember{ID: 6, Host: host(7)})
+			o.Probed = map[string]Probe{host(7): {Standing: StandingForeign}}
+		}, 8},
+		{"addition of a member removed from this set", func(d *Desired, o *Observed, n *Config) {
+			d.Members = append(d.Members, Member{Host: host(7), Order: 7})
+			n.Members = append(n.Members, ConfigMember{ID: 6, Host: host(7)})
+			o.Probed = map[string]Probe{host(7): {Standing: StandingMember}}
+		}, 0},
 		{"batch of additions without a vote", func(d *Desired, _ *Observed, n *Config) {
 			d.Members = append(d.Members, Member{Host: host(7), Order: 7}, Member{Host: host(8), Order: 8})
 			n.Members = append(n.Members, ConfigMember{ID: 6, Host: host(7)}, ConfigMember{ID: 7, Host: host(8)})
@@ -177,7 +192,7 @@ func TestCheckReconfig(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d, o, next := base()
 			tc.change(&d, &o, &next)
-			err := checkAction(Action{Kind: KindReconfig, Config: &next}, d, o, t0, Settings{}.WithDefaults())
+			err := checkAction(Action{Kind: KindReconfig, Config: &next}, d, probedEmpty(d, o), t0, Settings{}.WithDefaults())
 			assertRule(t, err, tc.rule)
 		})
 	}

@@ -293,25 +293,29 @@ func (v *view) goneWhy(m ConfigMember) string {
 
 // addStep adds every listed member missing from the config in one reconfig, each with votes 0
 // and priority 0 (rule 4): a change of non-voters touches no voting set, which is all a safe
-// reconfig limits, and newlyAdded is only set on new voters (rule 3 allows the batch). A member
-// found holding another replica set is never added (rule 8). A new address of a known host is
+// reconfig limits, and newlyAdded is only set on new voters (rule 3 allows the batch). Only a
+// member whose replSetGetConfig said it is empty or holds this set is added: one holding another
+// replica set never is (rule 8), one that did not answer waits. A new address of a known host is
 // added like any new member; the old address leaves through removeStep, never by editing a
 // member's host (rule 9).
 func (v *view) addStep() (Action, bool) {
-	foreign := map[string]bool{}
-	for _, f := range v.o.Foreign {
-		foreign[f.Addr] = true
-	}
 	var missing []Member
 	for _, dm := range v.d.ordered() {
 		if _, ok := v.cfg.Member(dm.Host); ok {
 			continue
 		}
-		if foreign[dm.Host] {
+		p, probed := v.o.Probed[dm.Host]
+		switch {
+		case !probed:
+			v.note("%s has not said yet whether it holds a replica set; added once it does", dm.Host)
+			v.poll = true
+		case p.Standing == StandingEmpty || p.Standing == StandingMember:
+			missing = append(missing, dm)
+		case p.Standing == StandingForeign:
 			v.note("%s holds another replica set; never adding it (see the foreign-set alarm)", dm.Host)
-			continue
+		default:
+			v.note("%s cannot be asked whether it holds a replica set (%s); added once it answers", dm.Host, p.Reason)
 		}
-		missing = append(missing, dm)
 	}
 	if len(missing) == 0 {
 		return Action{}, false

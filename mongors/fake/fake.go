@@ -7,6 +7,8 @@
 //
 //	behaviour                          mongod                                   fake
 //	hello on a node without a config   isreplicaset:true, no setName            same
+//	hello on a member                  setName, setVersion, primary, members     same (hosts and passives as
+//	                                   in hosts/passives/arbiters, not hidden    one list)
 //	hello on a REMOVED node            built like the no-config reply: no       same (Removed nodes keep their data)
 //	                                   setName, no setVersion
 //	replSetGetStatus, no config        94 NotYetInitialized                     same
@@ -369,14 +371,20 @@ func (k *client) Hello(_ context.Context, addr string) (mongors.Hello, error) {
 		// Never initiated, or REMOVED: mongod builds both replies alike, without setName.
 		return mongors.Hello{IsReplicaSet: true}, nil
 	}
-	return mongors.Hello{
+	h := mongors.Hello{
 		SetName:           c.cfg.Name,
 		SetVersion:        c.cfg.Version,
 		IsWritablePrimary: addr == c.primary,
 		Secondary:         c.state[addr] == mongors.StateSecondary,
 		Primary:           c.primary,
 		Me:                addr,
-	}, nil
+	}
+	for _, m := range c.cfg.Members {
+		if !m.Hidden {
+			h.Members = append(h.Members, m.Host)
+		}
+	}
+	return h, nil
 }
 
 func (k *client) GetConfig(_ context.Context, addr string, commitment bool) (mongors.Config, bool, error) {
