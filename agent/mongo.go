@@ -117,12 +117,27 @@ func (r *mongoRole) run(ctx context.Context) {
 // "every member is gone".
 func (r *mongoRole) apply(s metadata.Snapshot) {
 	read := time.Now()
+	r.mu.Lock()
+	knownStack, knownSelf := r.stack, ""
+	if r.desired != nil {
+		knownSelf = r.desired.Self
+	}
+	r.mu.Unlock()
 	p, err := locate(s, r.cfg.Stack, r.cfg.MongoService)
+	if err != nil && r.cfg.Stack == "" && knownStack != "" {
+		// This agent's own container has left metadata (decommissioned, or its host removed)
+		// while the agent still runs: the stack is the one it was in. The planner must see its own
+		// member gone, so that a primary steps down and lets the next one take its vote.
+		p, err = locate(s, knownStack, r.cfg.MongoService)
+	}
 	if err != nil {
 		r.fail(s, err)
 		return
 	}
 	self, err := selfAddress(p, r.cfg.AddressSource, r.cfg.Port)
+	if err != nil && p.Container == nil && knownSelf != "" {
+		self, err = knownSelf, nil // the address it had while its container was listed
+	}
 	if err != nil {
 		r.fail(s, err)
 		return
