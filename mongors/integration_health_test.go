@@ -1,0 +1,146 @@
+package mongors_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/replset-agent/replset-agent/mongors"
+	"github.com/replset-agent/replset-agent/mongosim"
+	"github.com/replset-agent/replset-agent/mongotest"
+)
+
+// TestLive_batchedAdditions: six hosts join a set of three at once; they enter the config in one
+// reconfig without votes, the votes follow one per reconfig, and every config passes the
+// emulator's audit.
+func TestLive_batchedAdditions(t *testing.T) {
+	t.Parallel()
+	ls := newLiveSet(t, 9, liveLoop())
+	obs := ls.observer(ls.addrs[0])
+	for _, a := range ls.addrs[:3] {
+		ls.start(a)
+	}
+	ls.desire(ls.addrs[:3]...)
+	ls.waitFor(30*time.Second, obs, 3, ls.addrs[:3]...)
+	for _, a := range ls.addrs[3:] {
+		ls.start(a)
+	}
+	ls.desire(ls.addrs...)
+	ls.waitFor(60*time.Second, obs, 7, ls.addrs...)
+	ls.audit()
+	o, ok := ls.cluster.(mongotest.Observer)
+	if !ok {
+		return
+	}
+	reconfigs, batch := 0, 0
+	for _, ch := range o.ConfigChanges() {
+		if ch.Origin != mongosim.OriginReconfig || ch.Prev == nil {
+			continue
+		}
+		reconfigs++
+		if added := len(ch.New.Members) - len(ch.Prev.Members); added > batch {
+			batch = added
+		}
+	}
+	if batch != 6 {
+		t.Errorf("largest addition %d members, want the six in one reconfig", batch)
+	}
+	if reconfigs > 5 {
+		t.Errorf("%d reconfigs for 3 → 9 members, want one addition and four promotions", reconfigs)
+	}
+}
+
+// TestLive_votesFollowHealth: nine members with seven voters; the hosts of three voters die
+// while metadata still lists them. Their votes move to the two healthy non-voters, restoring the
+// fault tolerance (6 of 7 voters up), one voting change per reconfig.
+func TestLive_votesFollowHealth(t *testing.T) {
+	t.Parallel()
+	ls := newLiveSet(t, 9, liveLoop())
+	obs := ls.observer(ls.addrs[0])
+	for _, a := range ls.addrs {
+		ls.start(a)
+	}
+	ls.desire(ls.addrs...)
+	cfg := ls.waitFor(60*time.Second, obs, 7, ls.addrs...)
+	primary, _, _ := ls.primaryConfig(obs, ls.addrs)
+	var dead []string
+	for _, m := range cfg.Members {
+		if m.Votes > 0 && m.Host != primary && len(dead) < 3 {
+			dead = append(dead, m.Host)
+		}
+	}
+	var alive []string
+	for _, a := range ls.addrs {
+		if !contains(dead, a) {
+			alive = append(alive, a)
+		}
+	}
+	for _, a := range dead {
+		ls.stopAgent(a)
+		must(t, ls.cluster.CrashNode(a))
+	}
+	var last *mongors.Config
+	defer func() {
+		if t.Failed() {
+			t.Logf("last config %s", describe(&last))
+			for a, ag := range ls.agents {
+				if st := ag.r.Status(); st.LastDecision != nil {
+					t.Logf("agent %s: %s", a, st.LastDecision.Action)
+				}
+			}
+		}
+	}()
+	eventually(t, 60*time.Second, "six of seven voters up", func() bool {
+		// Only the live nodes are asked: a dead one costs the probe its connect timeout.
+		_, c, ok := ls.primaryConfig(obs, alive)
+		if !ok || c == nil {
+			return false
+		}
+		last = c
+		up := 0
+		for _, m := range c.Members {
+			if m.Votes > 0 && !contains(dead, m.Host) {
+				up++
+			}
+		}
+		return c.Voters() == 7 && up == 6 && len(c.Members) == 9
+	})
+	t.Logf("final config v%d, dead %v", last.Version, dead)
+	ls.audit()
+}
+
+// TestLive_decommissionedVotersDemotedThenRemoved: four of seven voters leave metadata while
+// their mongods keep running. They lose their votes after the grace, so that stopping them later
+// leaves the set its majority, and go at twice the grace.
+func TestLive_decommissionedVotersDemotedThenRemoved(t *testing.T) {
+	t.Parallel()
+	cfg := liveLoop()
+	cfg.Settings.RemovalGrace = 2 * time.Second
+	ls := newLiveSet(t, 7, cfg)
+	obs := ls.observer(ls.addrs[0])
+	for _, a := range ls.addrs {
+		ls.start(a)
+	}
+	ls.desire(ls.addrs...)
+	ls.waitFor(60*time.Second, obs, 7, ls.addrs...)
+	keep, leave := ls.addrs[:3], ls.addrs[3:]
+	ls.desire(keep...)
+	eventually(t, 60*time.Second, "the four without votes", func() bool {
+		_, c, ok := ls.primaryConfig(obs, keep)
+		if !ok {
+			return false
+		}
+		for _, a := range leave {
+			if m, in := c.Member(a); in && m.Votes > 0 {
+				return false
+			}
+		}
+		return c.Voters() == 3
+	})
+	// They stop now (as a decommissioned host eventually does): the three keep their primary.
+	for _, a := range leave {
+		ls.stopAgent(a)
+		must(t, ls.cluster.StopNode(a))
+	}
+	ls.waitFor(60*time.Second, obs, 3, keep...)
+	ls.audit()
+}
