@@ -197,6 +197,7 @@ func skewLiveRound(t *testing.T, seed uint64) {
 		end = max(end, c.healthy)
 	}
 	for i, c := range ctrs {
+		own := rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64())) // the round's rng is not shared between goroutines
 		wg.Go(func() {
 			if !sleepCtx(ctx, c.started+c.agentStartDelay) {
 				return
@@ -238,7 +239,7 @@ func skewLiveRound(t *testing.T, seed uint64) {
 					<-ctx.Done()
 					return
 				}
-				sleepCtx(ctx, dur(time.Millisecond, 5*time.Millisecond))
+				sleepCtx(ctx, time.Millisecond+time.Duration(own.Int64N(int64(4*time.Millisecond))))
 			}
 		})
 	}
