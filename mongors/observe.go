@@ -31,7 +31,7 @@ func Observe(ctx context.Context, c Client, d Desired) Observed {
 		// same time as the config is read, whether they hold a set.
 		probes := startProbes(ctx, c, d, h)
 		ok := o.read(ctx, c, local, true)
-		probed := probes.collect(probeGrace)
+		probed := probes.collect(probeGrace, probeMax)
 		if ok {
 			o.Probed = map[string]Probe{}
 			for addr, p := range probed {
@@ -130,10 +130,14 @@ func (o *Observed) read(ctx context.Context, c Client, addr string, commitment b
 	return true
 }
 
-// probeGrace is how long Observe waits for the probes of listed members missing from the
-// config once the primary's own reads are done: a node that answers slower is not added this
-// pass, and a dead one costs a pass no more than this.
-const probeGrace = time.Second
+// probeGrace is how long Observe waits for more probes of listed members missing from the config
+// once the primary's own reads are done and no probe has come back for that long: a node that
+// answers slower is not added this pass, and a dead one costs a pass no more than this. While
+// probes keep coming back (many new nodes on a busy machine) it waits on, up to probeMax.
+const (
+	probeGrace = time.Second
+	probeMax   = 5 * time.Second
+)
 
 // Probe is what the primary's agent learnt of a listed member missing from the config, from its
 // replSetGetConfig: whether it is empty (94), holds this set (removed from it: the same
@@ -160,7 +164,7 @@ type probeResult struct {
 }
 
 // startProbes asks every listed member the primary's hello does not advertise for its config,
-// all at once, each bounded by probeGrace beyond ctx's own deadline.
+// all at once, each bounded by probeMax.
 func startProbes(ctx context.Context, c Client, d Desired, h Hello) probes {
 	known := map[string]bool{c.Local(): true, d.Self: true}
 	for _, m := range h.Members {
@@ -175,7 +179,7 @@ func startProbes(ctx context.Context, c Client, d Desired, h Hello) probes {
 	ps := probes{n: len(missing), out: make(chan probeResult, len(missing))}
 	for _, addr := range missing {
 		go func() {
-			pctx, cancel := context.WithTimeout(ctx, 2*probeGrace)
+			pctx, cancel := context.WithTimeout(ctx, probeMax)
 			defer cancel()
 			cfg, _, err := c.GetConfig(pctx, addr, false)
 			var p Probe
@@ -193,19 +197,25 @@ func startProbes(ctx context.Context, c Client, d Desired, h Hello) probes {
 	return ps
 }
 
-// collect waits for the probes, at most grace; the ones not back by then are unknown.
-func (ps probes) collect(grace time.Duration) map[string]Probe {
+// collect waits for the probes until none has come back for grace, or max in all; the ones not
+// back by then are left out (not known).
+func (ps probes) collect(grace, max time.Duration) map[string]Probe {
 	out := make(map[string]Probe, ps.n)
 	if ps.n == 0 {
 		return out
 	}
-	timeout := time.NewTimer(grace)
-	defer timeout.Stop()
+	stall := time.NewTimer(grace)
+	defer stall.Stop()
+	limit := time.NewTimer(max)
+	defer limit.Stop()
 	for range ps.n {
 		select {
 		case r := <-ps.out:
 			out[r.addr] = r.p
-		case <-timeout.C:
+			stall.Reset(grace)
+		case <-stall.C:
+			return out
+		case <-limit.C:
 			return out
 		}
 	}
