@@ -148,3 +148,66 @@ func TestLive_decommissionedVotersDemotedThenRemoved(t *testing.T) {
 	ls.waitFor(60*time.Second, obs, 3, keep...)
 	ls.audit()
 }
+
+// TestLive_removedMemberBlocksInitiation: a member removed from the set keeps running with the
+// set's data. Later the rest of the set is gone and metadata lists it with two fresh nodes: no
+// new set may be started over it, neither seeded by it nor initiated by a fresh node. (Today's
+// emulator still names the set in a REMOVED node's hello; real mongod does not, and
+// replSetGetStatus 93 is what tells — the same test covers both.)
+func TestLive_removedMemberBlocksInitiation(t *testing.T) {
+	t.Parallel()
+	cfg := liveLoop()
+	ls := newLiveSet(t, 5, cfg)
+	obs := ls.observer(ls.addrs[0])
+	old, fresh := ls.addrs[:3], ls.addrs[3:]
+	for _, a := range old {
+		ls.start(a)
+	}
+	ls.desire(old...)
+	ls.waitFor(30*time.Second, obs, 3, old...)
+	keeper := old[2]
+	ls.desire(old[:2]...) // the third leaves metadata and is removed while it runs
+	eventually(t, 30*time.Second, "the third member removed", func() bool {
+		_, c, ok := ls.primaryConfig(obs, old[:2])
+		if !ok {
+			return false
+		}
+		_, in := c.Member(keeper)
+		return !in
+	})
+	for _, a := range old {
+		ls.stopAgent(a)
+	}
+	for _, a := range old[:2] {
+		must(t, ls.cluster.StopNode(a))
+	}
+	ls.mu.Lock()
+	ls.members = nil
+	ls.mu.Unlock()
+	for _, a := range fresh {
+		ls.start(a)
+	}
+	ls.startAgent(keeper)
+	ls.desire(keeper, fresh[0], fresh[1]) // the removed node is the first container listed
+	for _, a := range []string{keeper, fresh[0], fresh[1]} {
+		r := ls.agents[a].r
+		eventually(t, 20*time.Second, "twenty passes of "+a, func() bool { return r.Status().Passes >= 20 })
+	}
+	if o, ok := ls.cluster.(mongotest.Observer); ok {
+		initiates := 0
+		for _, ch := range o.ConfigChanges() {
+			if ch.Origin == mongosim.OriginInitiate {
+				initiates++
+			}
+		}
+		if initiates != 1 {
+			t.Fatalf("%d initiates: a second set was started over the removed member's data", initiates)
+		}
+	}
+	if hasConfig(t, obs, fresh) {
+		t.Fatal("a fresh node got a config")
+	}
+	if st := ls.agents[keeper].r.Status(); st.LastDecision == nil || st.LastDecision.Action.Acts() {
+		t.Errorf("the removed member's agent: %+v", st.LastDecision)
+	}
+}
