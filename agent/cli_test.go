@@ -75,6 +75,7 @@ func TestBadInvocations(t *testing.T) {
 		{"metadata URL with credentials", []string{"mongo", "--metadata-url", "http://u:hunter2-secret@x/2016-07-29"}, nil, []string{"METADATA_URL", "credentials"}},
 		{"bad source IP", []string{"letschat", "--metadata-source-ip", "bogus"}, nil, []string{"--metadata-source-ip", "METADATA_SOURCE_IP"}},
 		{"zero removal grace", []string{"mongo"}, map[string]string{"REMOVAL_GRACE": "0s"}, []string{"--removal-grace", "REMOVAL_GRACE", "positive"}},
+		{"zero initiate settle", []string{"mongo", "--initiate-settle", "0s"}, nil, []string{"--initiate-settle", "INITIATE_SETTLE", "positive"}},
 		{"zero stagger", []string{"letschat", "--stagger", "0s"}, nil, []string{"--stagger", "RESTART_STAGGER"}},
 		{"zero min interval", []string{"status", "--metadata-min-interval", "0s"}, nil, []string{"METADATA_MIN_INTERVAL"}},
 		{"zero status timeout", []string{"status", "--timeout", "0s"}, nil, []string{"--timeout"}},

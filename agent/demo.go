@@ -242,6 +242,7 @@ func (d *demo) startAgent(h *demoHost) error {
 	}
 	cfg.RemovalGrace = d.cfg.Grace
 	cfg.Recheck = 300 * time.Millisecond
+	cfg.InitiateSettle = 500 * time.Millisecond
 	cfg.ActionTimeout = 5 * time.Second
 	cfg.NoPrimaryAlarm = 10 * time.Second
 	if err := cfg.validate(); err != nil {
@@ -377,7 +378,10 @@ func abbrev(state string) string {
 
 // view reads the set from the first host whose agent runs.
 func (d *demo) view() setView {
-	for _, h := range d.hosts {
+	// The primary's agent reads the set on every pass; the others re-read it only now and then.
+	hosts := append([]*demoHost(nil), d.hosts...)
+	sort.SliceStable(hosts, func(i, j int) bool { return d.readsFully(hosts[i]) && !d.readsFully(hosts[j]) })
+	for _, h := range hosts {
 		if h.agent == nil || h.cancel == nil {
 			continue
 		}
@@ -402,6 +406,15 @@ func (d *demo) view() setView {
 		return v
 	}
 	return setView{unknown: true}
+}
+
+// readsFully reports whether h's agent is the primary's, whose last pass read the whole set.
+func (d *demo) readsFully(h *demoHost) bool {
+	if h.agent == nil || h.cancel == nil {
+		return false
+	}
+	o := h.agent.rec.Status().Observed
+	return o != nil && !o.Light && o.Local.Hello.IsWritablePrimary
 }
 
 func (d *demo) currentURI() string {

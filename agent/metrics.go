@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -22,6 +24,9 @@ type metrics struct {
 	noPrimaryAlarm    prometheus.Gauge
 	letschatRestarts  *prometheus.CounterVec
 	letschatURIChange prometheus.Counter
+	// changeSeen is when the watcher last saw a new metadata version (UnixNano), for the per-stage
+	// timings of the reconciler's decisions.
+	changeSeen atomic.Int64
 }
 
 func newMetrics(role string) *metrics {

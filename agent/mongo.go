@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
 	"github.com/replset-agent/replset-agent/metadata"
@@ -17,13 +18,14 @@ import (
 // mongoRole drives the replica set from metadata: every snapshot becomes a desired member list for
 // the reconciler, which re-checks the set on its own between snapshots.
 type mongoRole struct {
-	cfg     mongoConfig
-	log     logrus.FieldLogger
-	m       *metrics
-	watcher *metadata.Watcher
-	client  *mongors.DriverClient
-	rec     *mongors.Reconciler
-	version *versionWatch // the local mongod's version (version.go)
+	cfg        mongoConfig
+	log        logrus.FieldLogger
+	m          *metrics
+	foreignSet prometheus.Gauge
+	watcher    *metadata.Watcher
+	client     *mongors.DriverClient
+	rec        *mongors.Reconciler
+	version    *versionWatch // the local mongod's version (version.go)
 
 	self selfTracker // whether metadata names this agent's container
 
@@ -71,6 +73,7 @@ func settingsOf(c *commonConfig, alarm time.Duration) mongors.Settings {
 func newMongoRole(cfg mongoConfig, o mongoOptions) (*mongoRole, error) {
 	r := &mongoRole{cfg: cfg, log: o.Logger.WithField("role", "mongo"), m: newMetrics("mongo")}
 	r.version = newVersionWatch(r.log, r.m.registry, "mongo", true, false)
+	r.foreignSet = newForeignSetGauge(r.m)
 	w, err := newWatcher(&cfg.commonConfig, mongoScope(&cfg.commonConfig, cfg.LetschatService), r.log, r.m)
 	if err != nil {
 		return nil, err
@@ -81,15 +84,17 @@ func newMongoRole(cfg mongoConfig, o mongoOptions) (*mongoRole, error) {
 		return nil, fmt.Errorf("mongo client: %w", err)
 	}
 	r.client = client
+	settings := settingsOf(&cfg.commonConfig, cfg.NoPrimaryAlarm)
+	settings.InitiateSettle = cfg.InitiateSettle
 	rec, err := mongors.NewReconciler(mongors.ReconcilerConfig{
 		Client:         client,
-		Settings:       settingsOf(&cfg.commonConfig, cfg.NoPrimaryAlarm),
+		Settings:       settings,
 		Recheck:        cfg.Recheck,
 		RetryMin:       o.RetryMin,
 		StepDownPeriod: cfg.StepDownPeriod,
 		PassTimeout:    cfg.ActionTimeout + 5*time.Second,
 		Log:            r.log,
-		Metrics:        reconcilerMetrics{r.m},
+		Metrics:        reconcilerMetrics{r.m, r.foreignSet},
 	})
 	if err != nil {
 		return nil, err
@@ -116,8 +121,23 @@ func (r *mongoRole) run(ctx context.Context) {
 // nothing: the reconciler keeps the last desired state, so metadata trouble is never taken for
 // "every member is gone".
 func (r *mongoRole) apply(s metadata.Snapshot) {
+	read := time.Now()
+	r.mu.Lock()
+	knownStack, knownSelf := r.stack, ""
+	if r.desired != nil {
+		knownSelf = r.desired.Self
+	}
+	r.mu.Unlock()
 	p, err := locate(s, r.cfg.Stack, r.cfg.MongoService)
 	r.self.note(r.log, s.Version, p, err)
+	gone := false
+	if err != nil && knownStack != "" && knownSelf != "" {
+		// This agent's own container has left metadata (decommissioned, or its host removed)
+		// while the agent still runs: it was located before, so this is no default self. The
+		// planner must see its own member gone, so that a primary steps down after the grace and
+		// lets the next one take its vote and remove it.
+		p, err, gone = place{Stack: knownStack}, nil, true
+	}
 	if err != nil {
 		// Logged by note once per change; the reconciler keeps the last desired state.
 		r.mu.Lock()
@@ -126,10 +146,12 @@ func (r *mongoRole) apply(s metadata.Snapshot) {
 		return
 	}
 	r.version.setLetschat(letschatInStack(s, p.Stack, r.cfg.LetschatService))
-	self, err := selfAddress(p, r.cfg.AddressSource, r.cfg.Port)
-	if err != nil {
-		r.fail(s, err)
-		return
+	self := knownSelf // the address it had while its container was listed
+	if !gone {
+		if self, err = selfAddress(p, r.cfg.AddressSource, r.cfg.Port); err != nil {
+			r.fail(s, err)
+			return
+		}
 	}
 	ms, err := desiredFromTopology(s, &r.cfg.commonConfig, p.Stack, self)
 	d, warnings := ms.Desired, ms.Warnings
@@ -155,6 +177,10 @@ func (r *mongoRole) apply(s metadata.Snapshot) {
 	}
 	r.log.WithFields(logrus.Fields{"version": s.Version, "members": len(d.Members), "self": self, "stack": p.Stack}).
 		Debug("metadata snapshot applied")
+	d.Read = read
+	if seen := r.m.changeSeen.Load(); seen > 0 {
+		d.Seen = time.Unix(0, seen)
+	}
 	r.rec.SetDesired(d)
 }
 
@@ -281,7 +307,10 @@ func (r *mongoRole) live() error {
 }
 
 // reconcilerMetrics feeds the reconciler's numbers into Prometheus.
-type reconcilerMetrics struct{ m *metrics }
+type reconcilerMetrics struct {
+	m          *metrics
+	foreignSet prometheus.Gauge
+}
 
 var _ mongors.Metrics = reconcilerMetrics{}
 
@@ -306,6 +335,7 @@ func (x reconcilerMetrics) MemberStates(counts map[string]int) {
 	}
 }
 func (x reconcilerMetrics) Converged(d time.Duration) { x.m.convergence.Observe(d.Seconds()) }
+func (x reconcilerMetrics) ForeignSet(nodes int)      { x.foreignSet.Set(float64(nodes)) }
 func (x reconcilerMetrics) NoPrimaryAlarm(raised bool) {
 	if raised {
 		x.m.noPrimaryAlarm.Set(1)

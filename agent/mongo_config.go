@@ -19,6 +19,7 @@ type mongoConfig struct {
 	ActionTimeout  time.Duration
 	Heartbeat      time.Duration
 	StepDownPeriod time.Duration
+	InitiateSettle time.Duration
 
 	Command []string // optional mongod command line after "--"
 }
@@ -36,6 +37,7 @@ func (c *mongoConfig) options() *optionSet {
 	s.Duration(&c.ActionTimeout, "action-timeout", "ACTION_TIMEOUT", 30*time.Second, "maxTimeMS for each command that changes the set")
 	c.keyFileFlags.register(s)
 	c.appUserFlags.register(s)
+	s.Duration(&c.InitiateSettle, "initiate-settle", "INITIATE_SETTLE", 10*time.Second, "how long metadata's view of the service must stay the same, with no container starting, before the set is initiated")
 	return s
 }
 
@@ -63,6 +65,9 @@ func (c *mongoConfig) validate() error {
 	}
 	if c.StepDownPeriod < time.Second {
 		return usagef("--step-down-period (env STEP_DOWN_PERIOD): %s is below 1s", c.StepDownPeriod)
+	}
+	if c.InitiateSettle <= 0 {
+		return usagef("--initiate-settle (env INITIATE_SETTLE) must be positive")
 	}
 	if c.ActionTimeout < time.Second {
 		return usagef("--action-timeout (env ACTION_TIMEOUT): %s is below 1s", c.ActionTimeout)

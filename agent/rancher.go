@@ -87,8 +87,11 @@ func (w watcherMetrics) RequestDone(kind metadata.RequestKind, _ time.Duration, 
 }
 
 // LongPollError is already counted by RequestDone.
-func (w watcherMetrics) LongPollError(error)                 {}
-func (w watcherMetrics) ChangeSeen(string)                   { w.m.metadataChanges.Inc() }
+func (w watcherMetrics) LongPollError(error) {}
+func (w watcherMetrics) ChangeSeen(string) {
+	w.m.metadataChanges.Inc()
+	w.m.changeSeen.Store(time.Now().UnixNano())
+}
 func (w watcherMetrics) SnapshotEmitted(s metadata.Snapshot) { w.m.snapshots.Inc() }
 
 // place is where this agent runs, as metadata sees it.

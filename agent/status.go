@@ -59,8 +59,10 @@ type statusReport struct {
 	MongoDB       *versionStatus  `json:"mongodb,omitempty"`
 	Members       []statusMember  `json:"members"`
 	NextAction    *mongors.Action `json:"next_action,omitempty"`
-	Healthy       bool            `json:"healthy"`
-	Problems      []string        `json:"problems,omitempty"`
+	// ForeignSet lists mongods of the service found holding another replica set, with what to do.
+	ForeignSet []mongors.ForeignNode `json:"foreign_set,omitempty"`
+	Healthy    bool                  `json:"healthy"`
+	Problems   []string              `json:"problems,omitempty"`
 	// AccessControl is "on", "off" or "unknown": whether the local mongod refuses clients without
 	// credentials (see probeAccessControl). Informational: a set without auth is not unhealthy.
 	AccessControl string `json:"access_control,omitempty"`
@@ -224,6 +226,12 @@ func finishStatus(rep statusReport, containers []metadata.ContainerStatus, obs *
 	for _, m := range rep.Members {
 		if m.Votes != nil && m.SetState != "PRIMARY" && m.SetState != "SECONDARY" && m.SetState != "ARBITER" {
 			rep.Problems = append(rep.Problems, fmt.Sprintf("member %s is %s", m.Address, m.SetState))
+		}
+	}
+	if obs != nil {
+		rep.ForeignSet = obs.Foreign
+		for _, f := range obs.Foreign {
+			rep.Problems = append(rep.Problems, "FOREIGN SET: "+f.Advice)
 		}
 	}
 	rep.Healthy = len(rep.Problems) == 0

@@ -143,6 +143,7 @@ func (e *env) mongoArgs(h *host) []string {
 		"--address-source", e.opts.addressSource,
 		"--recheck-interval", "300ms",
 		"--removal-grace", e.opts.grace.String(),
+		"--initiate-settle", "500ms",
 		"--metadata-min-interval", "50ms",
 		"--metadata-backoff-cap", "1s",
 		"--heartbeat-interval", "500ms",

@@ -1,15 +1,18 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 )
 
 // TestSIGTERMMidReconfig stops the primary's agent with SIGTERM the moment it decides to add a
-// fifth host: the process must exit 0 promptly, the set must stay safe with the half-done change
-// (a non-voting new member) and no other agent may take over the change, and a new run of the
-// agent finishes the job.
+// fifth host. The command in flight runs to its end (bounded by --action-timeout) instead of being
+// cancelled after mongod applied it, and the log tells the truth: the add is logged done exactly
+// when the config holds the new member, and no action is logged failed for a cancellation. The
+// process exits 0 promptly, the set stays safe with the half-done change (a non-voting new
+// member), no other agent takes over the change, and a new run of the agent finishes the job.
 func TestSIGTERMMidReconfig(t *testing.T) {
 	// Four hosts have three voters; a fifth needs an add and then two promotions (host4, host5),
 	// so a stop right at the add leaves the change half done.
@@ -64,6 +67,15 @@ func TestSIGTERMMidReconfig(t *testing.T) {
 		return true, ""
 	})
 	v = e.view()
+	added := p.agent.hasLog(map[string]string{"msg": "action done", "step": "add"})
+	if _, inConfig := v.Members[h[4].addr]; added != inConfig {
+		t.Errorf("the log says the add was done: %t, but the config holds %s: %t (%s)", added, h[4].name, inConfig, v)
+	}
+	for _, l := range p.agent.logLines() {
+		if l["msg"] == "action failed; retrying" && strings.Contains(fmt.Sprint(l["error"]), "context canceled") {
+			t.Errorf("an action was cancelled by the stop and logged as failed: %v", l)
+		}
+	}
 	promoted := p.agent.hasLog(map[string]string{"msg": "action done", "step": "promote"})
 	if !promoted && v.voters() != 3 {
 		t.Errorf("voters changed while the primary's agent was stopped: %s", v)

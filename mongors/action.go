@@ -1,6 +1,9 @@
 package mongors
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // ActionKind names what an Action asks the executor to do.
 type ActionKind string
@@ -44,6 +47,12 @@ type Action struct {
 	Converged bool `json:"converged,omitempty"`
 	// Config is the complete config to initiate or reconfigure with; nil for other kinds.
 	Config *Config `json:"config,omitempty"`
+	// RecheckIn, when positive, is when something time-based falls due (a settle or grace period
+	// ends): the loop plans again then rather than at its next re-check.
+	RecheckIn time.Duration `json:"recheckIn,omitempty"`
+	// Poll says the set is expected to change by itself soon (a config being committed, a member
+	// syncing): the loop polls with a short, doubling delay instead of waiting for its re-check.
+	Poll bool `json:"poll,omitempty"`
 }
 
 // Acts reports whether the action changes the set.

@@ -5,6 +5,7 @@ import (
 	"net"
 	"sort"
 	"strconv"
+	"time"
 )
 
 // Role is what the operator asked of one member through labels. The zero Role is an ordinary
@@ -38,7 +39,9 @@ type Member struct {
 	// Host is the canonical "ip:port" address the set records for the member.
 	Host string `json:"host"`
 	// Order is the member's creation order (Rancher's create_index); the lowest electable member
-	// initiates the set and new members are added and promoted in this order.
+	// initiates the set and new members are added and promoted in this order. When several
+	// containers share the member's address, it is the lowest of their orders, so that every view
+	// of the service agrees on the first container whatever state each copy shows.
 	Order int `json:"order"`
 	// HostID identifies the machine behind Host so that an address change can be told apart from
 	// a new member; it is stored as a member tag. Empty means unknown.
@@ -58,34 +61,87 @@ type Desired struct {
 	// Foreign lists addresses the orchestrator knows belong to another stack or service; finding
 	// one in the set's config stops all changes (rule 8).
 	Foreign []string `json:"foreign,omitempty"`
-	// Peers lists the "host:port" addresses of every other mongod the orchestrator knows for this
-	// service that is not in Members: containers it does not count as usable (stopped, starting,
-	// unhealthy, a second container on a host). They are never added to the set, but initiation
-	// requires each of them to answer hello as a --replSet node without a config; one that has a
-	// config, runs without --replSet or does not answer blocks initiation, since a node we cannot
-	// see may hold the set's config (rule 1). A peer that is also Self or a member is skipped: it
-	// is asked as such already.
-	Peers []string `json:"peers,omitempty"`
+	// Peers lists every other container of the service the orchestrator knows that is not in
+	// Members: containers it does not count as usable (stopped, starting, unhealthy, a second
+	// container on a host), with their creation order. They are never added to the set, but
+	// initiation requires each of them to answer as a --replSet node proven empty, since a node we
+	// cannot see may hold the set's config, and a peer created before the initiator blocks it
+	// whatever its state (rule 1). A peer at the address of Self or a member is asked as such.
+	Peers []Peer `json:"peers,omitempty"`
+	// Starting names the containers of the service the orchestrator shows in a transitional state
+	// (starting, restarting, health initializing). While any is listed, the view has not settled
+	// and nothing is initiated (rule 1).
+	Starting []string `json:"starting,omitempty"`
 	// Stale says the orchestrator could not be read lately, so Members may be out of date: a
-	// member missing from them may be back already. While it is set no member is removed (rule 5);
-	// everything else goes on.
+	// member missing from them may be back already. While it is set no member is removed (rule 5)
+	// and the set is not initiated; everything else goes on.
 	Stale bool `json:"stale,omitempty"`
+	// Seen is when the orchestrator's change behind this state was first noticed, and Read when
+	// the state was read, for the per-stage timings of a decision; zero when unknown.
+	Seen time.Time `json:"seen,omitzero"`
+	Read time.Time `json:"read,omitzero"`
 }
 
-// peers returns Peers without Self, members and duplicates, sorted.
-func (d Desired) peers() []string {
+// Peer is a container of the service that is not a usable member.
+type Peer struct {
+	// Host is its "host:port" address; empty when the orchestrator gives it no usable address
+	// (it then blocks initiation, since it cannot be asked).
+	Host string `json:"host,omitempty"`
+	// Order is its creation order (create_index), comparable with Member.Order.
+	Order int `json:"order"`
+	// Name and State are the orchestrator's words for it, for reasons.
+	Name  string `json:"name,omitempty"`
+	State string `json:"state,omitempty"`
+}
+
+// label names the peer for a reason.
+func (p Peer) label() string {
+	name := p.Name
+	if name == "" {
+		name = p.Host
+	}
+	out := fmt.Sprintf("%s (order %d", name, p.Order)
+	if p.State != "" {
+		out += ", " + p.State
+	}
+	if p.Host != "" && p.Host != name {
+		out += ", " + p.Host
+	}
+	return out + ")"
+}
+
+// peers returns Peers without those at the address of Self or a member, one per address (the
+// lowest order wins), sorted by order.
+func (d Desired) peers() []Peer {
 	seen := map[string]bool{d.Self: true}
 	for _, m := range d.Members {
 		seen[m.Host] = true
 	}
-	var out []string
+	byHost := map[string]int{}
+	var out []Peer
 	for _, p := range d.Peers {
-		if !seen[p] {
-			seen[p] = true
+		if p.Host == "" {
 			out = append(out, p)
+			continue
 		}
+		if seen[p.Host] {
+			continue
+		}
+		if i, ok := byHost[p.Host]; ok {
+			if p.Order < out[i].Order {
+				out[i] = p
+			}
+			continue
+		}
+		byHost[p.Host] = len(out)
+		out = append(out, p)
 	}
-	sort.Strings(out)
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Order != out[j].Order {
+			return out[i].Order < out[j].Order
+		}
+		return out[i].Host < out[j].Host
+	})
 	return out
 }
 
@@ -147,11 +203,14 @@ func (d Desired) problem(s Settings) string {
 		}
 	}
 	for _, p := range d.Peers {
-		if err := checkAddress(p); err != nil {
+		if p.Host == "" {
+			continue
+		}
+		if err := checkAddress(p.Host); err != nil {
 			return fmt.Sprintf("peer address: %v", err)
 		}
-		if foreign[p] {
-			return fmt.Sprintf("peer %s is also listed as belonging to another stack or service", p)
+		if foreign[p.Host] {
+			return fmt.Sprintf("peer %s is also listed as belonging to another stack or service", p.Host)
 		}
 	}
 	return ""

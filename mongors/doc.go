@@ -11,13 +11,23 @@
 // status field or an error string.
 //
 // Initiation (rule 1) happens once, with an explicit config listing exactly Desired.Members, sent
-// by the lowest-ordered electable member, and only when at least Settings.MinMembers are listed and
-// every one of them answers hello as a --replSet node without a config. Desired.Peers (mongods of
-// the service the orchestrator does not count as usable: stopped, starting, unhealthy, a second
-// container on a host) are asked too and must pass the same test: a peer that has a config or does
-// not answer blocks initiation, since after a host replacement the old nodes may still hold the
-// set. Peers are never put in a config; one that reports a primary makes the agent read that
-// primary's config and join its view instead.
+// by the first electable container of the whole service as the orchestrator lists it: a peer
+// (a container that is not a usable member, in any state) created before it blocks it, because
+// another host's copy of the orchestrator's state may show that container running and make it the
+// initiator. The view must have stayed the same for Settings.InitiateSettle with no container
+// starting, at least Settings.MinMembers must be listed, and every listed container — members,
+// peers, the local node — must be proven empty: hello without a set and replSetGetStatus 94.
+// mongod answers hello alike on a node removed from a set; its 93 marks a node that keeps a set's
+// data, which blocks initiation and never seeds a set, and any other answer blocks as unknown.
+// The loop reads the set once more just before it sends the initiate. Peers are never put in a
+// config; one that reports a primary makes the agent read that primary's config and join its view
+// instead, and a listed mongod holding another replica set is never added (foreign-set alarm).
+//
+// Membership changes follow health (rules 4–6): new members join together without a vote and are
+// promoted one voting change per reconfig once SECONDARY and caught up; a voter unreachable for
+// Settings.RemovalGrace hands its vote to a healthy non-voter; a member gone from the desired state
+// for the grace is removed once unreachable for the grace too, or — still reachable — loses its
+// vote first and goes at twice the grace; the primary steps down before any of that touches it.
 //
 // Member roles (Role) are plain fields; the agent maps them from container or host labels. The
 // suggested label names are:

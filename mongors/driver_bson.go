@@ -147,14 +147,17 @@ func parseMember(raw bson.Raw) (ConfigMember, error) {
 
 // helloReply is the wire form of Hello.
 type helloReply struct {
-	SetName           string `bson:"setName"`
-	SetVersion        int64  `bson:"setVersion"`
-	IsWritablePrimary bool   `bson:"isWritablePrimary"`
-	IsMaster          bool   `bson:"ismaster"`
-	Secondary         bool   `bson:"secondary"`
-	Primary           string `bson:"primary"`
-	Me                string `bson:"me"`
-	IsReplicaSet      bool   `bson:"isreplicaset"`
+	SetName           string   `bson:"setName"`
+	SetVersion        int64    `bson:"setVersion"`
+	IsWritablePrimary bool     `bson:"isWritablePrimary"`
+	IsMaster          bool     `bson:"ismaster"`
+	Secondary         bool     `bson:"secondary"`
+	Primary           string   `bson:"primary"`
+	Me                string   `bson:"me"`
+	IsReplicaSet      bool     `bson:"isreplicaset"`
+	Hosts             []string `bson:"hosts"`
+	Passives          []string `bson:"passives"`
+	Arbiters          []string `bson:"arbiters"`
 }
 
 func (r helloReply) hello() Hello {
@@ -166,6 +169,7 @@ func (r helloReply) hello() Hello {
 		Primary:           r.Primary,
 		Me:                r.Me,
 		IsReplicaSet:      r.IsReplicaSet,
+		Members:           append(append(append([]string(nil), r.Hosts...), r.Passives...), r.Arbiters...),
 	}
 }
 
@@ -175,13 +179,14 @@ type statusReply struct {
 	MyState int    `bson:"myState"`
 	Term    int64  `bson:"term"`
 	Members []struct {
-		ID            int     `bson:"_id"`
-		Name          string  `bson:"name"`
-		Health        float64 `bson:"health"`
-		State         int     `bson:"state"`
-		StateStr      string  `bson:"stateStr"`
-		Self          bool    `bson:"self"`
-		ConfigVersion int     `bson:"configVersion"`
+		ID            int           `bson:"_id"`
+		Name          string        `bson:"name"`
+		Health        float64       `bson:"health"`
+		State         int           `bson:"state"`
+		StateStr      string        `bson:"stateStr"`
+		Self          bool          `bson:"self"`
+		ConfigVersion int           `bson:"configVersion"`
+		OptimeDate    bson.DateTime `bson:"optimeDate"`
 	} `bson:"members"`
 }
 
@@ -192,6 +197,9 @@ func (r statusReply) status() ReplStatus {
 			ID: m.ID, Name: m.Name, Health: m.Health, State: m.State, StateStr: m.StateStr,
 			Self: m.Self, ConfigVersion: m.ConfigVersion,
 		})
+		if m.OptimeDate > 0 {
+			s.Members[len(s.Members)-1].Optime = m.OptimeDate.Time()
+		}
 	}
 	return s
 }

@@ -83,19 +83,31 @@ func onPrimary(self int, cfg Config, states map[int]int) Observed {
 	return o
 }
 
+// empty is the hello of a --replSet node never initiated: no set, replSetGetStatus 94.
+func empty(addr string) NodeHello {
+	return NodeHello{Addr: addr, Hello: Hello{IsReplicaSet: true}, Standing: StandingEmpty}
+}
+
+// removed is the hello of a node removed from a set: the same reply, but replSetGetStatus 93.
+func removed(addr string) NodeHello {
+	return NodeHello{Addr: addr, Hello: Hello{IsReplicaSet: true}, Standing: StandingRemoved}
+}
+
 // ghosts is what the agent beside self observes before initiation: every listed host answers
-// without a config, except those in unreachable.
+// without a config and is proven empty, except those in unreachable; the view has settled.
 func ghosts(self int, d Desired, unreachable ...int) Observed {
 	down := map[string]bool{}
 	for _, h := range unreachable {
 		down[host(h)] = true
 	}
-	o := Observed{Local: NodeHello{Addr: host(self), Hello: Hello{IsReplicaSet: true}}}
+	o := Observed{Local: empty(host(self))}
+	// The view has been the same for long: the settle period of rule 1 is over.
+	o.Memory.ViewSince = t0.Add(-time.Hour)
 	for _, m := range d.ordered() {
 		if m.Host == d.Self {
 			continue
 		}
-		nh := NodeHello{Addr: m.Host, Hello: Hello{IsReplicaSet: true}}
+		nh := empty(m.Host)
 		if down[m.Host] {
 			nh = NodeHello{Addr: m.Host, Err: "connection refused"}
 		}
@@ -141,4 +153,25 @@ func votingDiff(a, b Config) int {
 		}
 	}
 	return n
+}
+
+// probedEmpty records that every member of d missing from o's config answered replSetGetConfig
+// as empty (94), as the primary's Observe finds for fresh nodes.
+func probedEmpty(d Desired, o Observed) Observed {
+	if o.Config == nil {
+		return o
+	}
+	probed := map[string]Probe{}
+	for k, v := range o.Probed {
+		probed[k] = v
+	}
+	for _, m := range d.Members {
+		if _, in := o.Config.Member(m.Host); !in {
+			if _, ok := probed[m.Host]; !ok {
+				probed[m.Host] = Probe{Standing: StandingEmpty}
+			}
+		}
+	}
+	o.Probed = probed
+	return o
 }

@@ -42,6 +42,7 @@ func liveLoop() mongors.ReconcilerConfig {
 			SetName:        "letschat",
 			RemovalGrace:   time.Second,
 			NoPrimaryAlarm: 2 * time.Second,
+			InitiateSettle: 200 * time.Millisecond,
 		},
 	}
 }

@@ -337,7 +337,9 @@ func TestLive_peersPreventSecondSet(t *testing.T) {
 	ls.mu.Lock()
 	for _, a := range fresh {
 		d := desiredOf(a, fresh...)
-		d.Peers = append([]string(nil), old...)
+		for i, o := range old {
+			d.Peers = append(d.Peers, mongors.Peer{Host: o, Order: i + 1, State: "stopped"})
+		}
 		ls.agents[a].r.SetDesired(d)
 	}
 	ls.mu.Unlock()

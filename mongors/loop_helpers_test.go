@@ -30,6 +30,7 @@ type recMetrics struct {
 	converged []time.Duration
 	alarms    []bool
 	states    map[string]int
+	foreign   []int
 }
 
 func newRecMetrics() *recMetrics {
@@ -60,6 +61,18 @@ func (m *recMetrics) NoPrimaryAlarm(on bool) {
 	m.mu.Lock()
 	m.alarms = append(m.alarms, on)
 	m.mu.Unlock()
+}
+
+func (m *recMetrics) ForeignSet(n int) {
+	m.mu.Lock()
+	m.foreign = append(m.foreign, n)
+	m.mu.Unlock()
+}
+
+func (m *recMetrics) foreignReports() []int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]int(nil), m.foreign...)
 }
 
 func (m *recMetrics) snapshot() (actions map[string]int, codes map[int32]int, converged int, alarms []bool) {

@@ -16,6 +16,9 @@ type Metrics interface {
 	Converged(d time.Duration)
 	// NoPrimaryAlarm reports whether the no-primary alarm is raised.
 	NoPrimaryAlarm(raised bool)
+	// ForeignSet reports how many mongods of the service were found in another replica set (0:
+	// the alarm is cleared).
+	ForeignSet(nodes int)
 }
 
 // NopMetrics is a Metrics that drops everything.
@@ -37,3 +40,6 @@ func (NopMetrics) Converged(time.Duration) {}
 
 // NoPrimaryAlarm does nothing.
 func (NopMetrics) NoPrimaryAlarm(bool) {}
+
+// ForeignSet does nothing.
+func (NopMetrics) ForeignSet(int) {}

@@ -1,6 +1,11 @@
 package mongors
 
-import "go.mongodb.org/mongo-driver/v2/bson"
+import (
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
 
 // Member states as reported by replSetGetStatus.
 const (
@@ -32,6 +37,15 @@ type Hello struct {
 	Me string `json:"me,omitempty"`
 	// IsReplicaSet is set by a node started with --replSet that has no usable config.
 	IsReplicaSet bool `json:"isReplicaSet,omitempty"`
+	// Members lists the config's members the node advertises (hosts, passives and arbiters:
+	// every member but hidden ones).
+	Members []string `json:"members,omitempty"`
+}
+
+// sameRole reports whether two hellos show the node in the same role of the same config.
+func (h Hello) sameRole(o Hello) bool {
+	return h.SetName == o.SetName && h.SetVersion == o.SetVersion && h.IsWritablePrimary == o.IsWritablePrimary &&
+		h.Secondary == o.Secondary && h.Primary == o.Primary && h.Me == o.Me && h.IsReplicaSet == o.IsReplicaSet
 }
 
 // HasConfig reports whether the node belongs to some set already (including a removed member).
@@ -39,6 +53,29 @@ func (h Hello) HasConfig() bool { return h.SetVersion > 0 || h.SetName != "" }
 
 // ReplicaSetMode reports whether the node runs with --replSet at all.
 func (h Hello) ReplicaSetMode() bool { return h.IsReplicaSet || h.SetName != "" }
+
+// Standing is what a node whose hello names no set really is. mongod builds the same hello reply
+// for a node that was never initiated and for one removed from a set (no setName, no setVersion);
+// replSetGetStatus tells them apart (94 and 93).
+type Standing string
+
+// The standings of a node whose hello names no set.
+const (
+	// StandingUnchecked: not asked (the hello names a set, or the node did not answer hello).
+	StandingUnchecked Standing = ""
+	// StandingEmpty: replSetGetStatus 94 NotYetInitialized, a node never initiated (or wiped).
+	StandingEmpty Standing = "empty"
+	// StandingRemoved: replSetGetStatus 93 InvalidReplicaSetConfig, a node removed from a set. It
+	// keeps that set's data and config: it blocks initiation and never seeds a new set.
+	StandingRemoved Standing = "removed"
+	// StandingMember: replSetGetStatus answered, so the node got a config after its hello.
+	StandingMember Standing = "member"
+	// StandingUnknown: any other answer (13 Unauthorized, no answer): it may be either, so it
+	// blocks initiation like a node that does not answer.
+	StandingUnknown Standing = "unknown"
+	// StandingForeign: a listed member's config names another replica set (Observed.Probed).
+	StandingForeign Standing = "foreign"
+)
 
 // NodeHello is one node's hello, or why it could not be read.
 type NodeHello struct {
@@ -48,10 +85,47 @@ type NodeHello struct {
 	Hello Hello `json:"hello"`
 	// Err is why the node did not answer; empty when it did.
 	Err string `json:"err,omitempty"`
+	// Standing says, for a node whose hello names no set, what replSetGetStatus made of it.
+	Standing Standing `json:"standing,omitempty"`
+	// StandingReason is the replSetGetStatus answer behind an unknown Standing.
+	StandingReason string `json:"standingReason,omitempty"`
 }
 
 // Reachable reports whether the node answered.
 func (n NodeHello) Reachable() bool { return n.Err == "" }
+
+// HoldsSet reports whether the node answered and belongs, or belonged, to a set: its hello names
+// one, or it was removed from one (it keeps that set's data).
+func (n NodeHello) HoldsSet() bool {
+	return n.Reachable() && (n.Hello.HasConfig() || n.Standing == StandingRemoved || n.Standing == StandingMember)
+}
+
+// ProvenEmpty reports whether the node is known to hold no set: it answers as a --replSet node
+// without a config and replSetGetStatus said 94. Only such nodes may be initiated.
+func (n NodeHello) ProvenEmpty() bool {
+	return n.Reachable() && n.Hello.ReplicaSetMode() && !n.Hello.HasConfig() && n.Standing == StandingEmpty
+}
+
+// notEmpty says why a listed node is not proven empty ("" when it is), in words for a reason.
+func (n NodeHello) notEmpty() string {
+	switch {
+	case !n.Reachable():
+		return "does not answer (" + n.Err + ")"
+	case n.Hello.HasConfig():
+		return fmt.Sprintf("already belongs to set %q (config version %d)", n.Hello.SetName, n.Hello.SetVersion)
+	case !n.Hello.ReplicaSetMode():
+		return "runs without --replSet"
+	case n.Standing == StandingRemoved:
+		return "was removed from a replica set and keeps its data (replSetGetStatus 93)"
+	case n.Standing == StandingMember:
+		return "got a config since its hello"
+	case n.Standing == StandingUnknown:
+		return "cannot be told empty or removed (replSetGetStatus: " + n.StandingReason + ")"
+	case n.Standing == StandingUnchecked:
+		return "has not been checked with replSetGetStatus"
+	}
+	return ""
+}
 
 // ConfigMember is one member of a replica-set config; the fields mirror the server's member
 // document (priority 0–1000, votes 0 or 1).
@@ -96,6 +170,30 @@ func (c Config) Clone() Config {
 	return out
 }
 
+// ReplicaSetID is the set's settings.replicaSetId in hex, which mongod generates at initiation
+// and never changes: two configs with different IDs belong to different sets, whatever their
+// names. Empty when the config carries none (one not yet initiated).
+func (c Config) ReplicaSetID() string {
+	for _, e := range c.Extra {
+		if e.Key != "settings" {
+			continue
+		}
+		raw, err := bson.Marshal(bson.D{{Key: "s", Value: e.Value}})
+		if err != nil {
+			return ""
+		}
+		v, err := bson.Raw(raw).LookupErr("s", "replicaSetId")
+		if err != nil {
+			return ""
+		}
+		if oid, ok := v.ObjectIDOK(); ok {
+			return oid.Hex()
+		}
+		return v.String()
+	}
+	return ""
+}
+
 // Member returns the member at host.
 func (c Config) Member(host string) (ConfigMember, bool) {
 	for _, m := range c.Members {
@@ -127,11 +225,20 @@ type MemberStatus struct {
 	StateStr      string  `json:"stateStr"`
 	Self          bool    `json:"self,omitempty"`
 	ConfigVersion int     `json:"configVersion,omitempty"`
+	// Optime is the wall time of the member's last applied operation (optimeDate); zero when
+	// unknown.
+	Optime time.Time `json:"optimeDate,omitzero"`
 }
 
 // Up reports whether the member is reachable and in a state that counts towards a majority.
 func (m MemberStatus) Up() bool {
 	return m.Health > 0 && (m.State == StatePrimary || m.State == StateSecondary || m.State == StateArbiter)
+}
+
+// syncing reports whether the member is up but not yet able to vote usefully: starting, in
+// initial sync, or recovering.
+func (m MemberStatus) syncing() bool {
+	return m.Health > 0 && (m.State == StateStartup || m.State == StateStartup2 || m.State == StateRecovering)
 }
 
 // Unreachable reports whether the set cannot reach the member at all.
@@ -173,14 +280,28 @@ type Observed struct {
 	Committed bool `json:"committed"`
 	// Status is replSetGetStatus from the same node as Config; nil when unreadable.
 	Status *ReplStatus `json:"status,omitempty"`
-	// Candidates holds each desired member's hello, read only when the local node has no config.
+	// Candidates holds each desired member's hello (and standing), read only when the local node
+	// has no config.
 	Candidates []NodeHello `json:"candidates,omitempty"`
 	// Peers holds the hello of each Desired.Peers address (mongods of the service that are not
 	// usable members), read only when the local node has no config; any of them with a config, or
 	// not answering, blocks initiation.
 	Peers []NodeHello `json:"peers,omitempty"`
+	// Probed holds, on the primary's agent, what each listed member missing from the config
+	// answered to replSetGetConfig: only one known to be empty or to hold this set is added.
+	Probed map[string]Probe `json:"probed,omitempty"`
+	// Foreign lists mongods of the service found holding another replica set (another name or
+	// replicaSetId): never added, and an alarm until a human acts. Only the primary's agent looks
+	// for them among the members it would add, and an agent without a config among its candidates.
+	Foreign []ForeignNode `json:"foreign,omitempty"`
 	// Errors lists reads that failed during the pass, for status output.
 	Errors []string `json:"errors,omitempty"`
+	// ReadAt is when the pass began reading. Light says it read only the local node's hello and
+	// kept Config, Status and Foreign from the last full read, made at FullReadAt (see
+	// ReconcilerConfig.Recheck).
+	ReadAt     time.Time `json:"readAt,omitzero"`
+	Light      bool      `json:"light,omitempty"`
+	FullReadAt time.Time `json:"fullReadAt,omitzero"`
 	// Memory is what the loop remembers across passes (see Memory.Update).
 	Memory Memory `json:"memory"`
 }

@@ -26,8 +26,12 @@ func replacedHosts(t *testing.T) (set *fake.Cluster, old, fresh []string) {
 	return set, old, fresh
 }
 
+// withPeerList lists peers as containers created before the members (the old hosts' ones).
 func withPeerList(d mongors.Desired, peers []string) mongors.Desired {
-	d.Peers = append([]string(nil), peers...)
+	d.Peers = nil
+	for i, p := range peers {
+		d.Peers = append(d.Peers, mongors.Peer{Host: p, Order: -len(peers) + i, State: "stopped"})
+	}
 	return d
 }
 

@@ -2,6 +2,7 @@ package mongors
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -41,7 +42,7 @@ func plan(d Desired, o Observed, now time.Time, s Settings) Action {
 		if lh.HasConfig() {
 			return noPrimary(o, now, s)
 		}
-		return planInitiate(d, o, s)
+		return planInitiate(d, o, now, s)
 	}
 	cfg := o.Config
 	if cfg.Name != s.SetName {
@@ -54,6 +55,9 @@ func plan(d Desired, o Observed, now time.Time, s Settings) Action {
 		return noPrimary(o, now, s)
 	}
 	if !o.localIsPrimary() {
+		if o.Local.Standing == StandingRemoved {
+			return none("local mongod is not a member of the set (removed); the primary %s adds it back while metadata lists it", o.Primary)
+		}
 		return none("not the primary (%s is); observing only", o.Primary)
 	}
 	if lh.Me != "" && lh.Me != d.Self {
@@ -67,7 +71,9 @@ func plan(d Desired, o Observed, now time.Time, s Settings) Action {
 		return a
 	}
 	if !o.Committed {
-		return wait("config version %d term %d is not majority-committed yet", cfg.Version, cfg.Term)
+		a := wait("config version %d term %d is not majority-committed yet", cfg.Version, cfg.Term)
+		a.Poll = true
+		return a
 	}
 	if o.Status == nil {
 		return wait("no replSetGetStatus from the primary")
@@ -90,7 +96,11 @@ func noPrimary(o Observed, now time.Time, s Settings) Action {
 		a.Alarm = true
 		return a
 	}
-	return wait("no primary for %s; waiting for an election", gone)
+	// An election is expected soon (after an initiate, a step-down): poll for it, and plan again
+	// when the alarm falls due.
+	a := wait("no primary for %s; waiting for an election", gone)
+	a.Poll, a.RecheckIn = true, s.NoPrimaryAlarm-gone
+	return a
 }
 
 func foreignMembers(d Desired, cfg Config) []string {
@@ -103,35 +113,47 @@ func foreignMembers(d Desired, cfg Config) []string {
 	return out
 }
 
-// planInitiate decides whether this agent starts the set (rule 1).
-func planInitiate(d Desired, o Observed, s Settings) Action {
+// planInitiate decides whether this agent starts the set (rule 1). The view of the service
+// differs from host to host while metadata copies catch up, so the initiator is the lowest
+// electable member of the whole service as listed (a container created before it, in any state,
+// blocks it), the view must have settled, and every container listed must be proven empty.
+func planInitiate(d Desired, o Observed, now time.Time, s Settings) Action {
+	if why := o.Local.notEmpty(); why != "" {
+		a := wait("local mongod %s %s; it never starts a set", o.Local.Addr, why)
+		if o.Local.Standing == StandingRemoved {
+			a.Reason += ": the set's primary adds it back while metadata lists it, or move its data aside to start it empty"
+		}
+		return a
+	}
 	cands := d.ordered()
 	if len(cands) < s.MinMembers {
 		return wait("%d members listed; initiating needs at least %d", len(cands), s.MinMembers)
 	}
-	var initiator *Member
-	for i := range cands {
-		if cands[i].Role.electable() {
-			initiator = &cands[i]
-			break
-		}
-	}
-	if initiator == nil {
+	initiator, ok := firstElectable(cands)
+	if !ok {
 		return wait("no listed member may become primary; cannot initiate")
+	}
+	if p, ok := earlierPeer(d, initiator); ok {
+		return wait("peer %s was created before %s (order %d) and is not usable yet; the first container of the service initiates, whatever state this view shows", p.label(), initiator.Host, initiator.Order)
+	}
+	if d.Stale {
+		return wait("metadata is stale; initiating only on a fresh view")
+	}
+	if len(d.Starting) > 0 {
+		return wait("%s starting; initiating only once the view has settled for %s", strings.Join(d.Starting, ", "), s.InitiateSettle)
+	}
+	if settled := since(o.Memory.ViewSince, now); settled < s.InitiateSettle {
+		a := wait("view of %d members and %d peers unchanged for %s of the %s settle period", len(cands), len(d.peers()), round(settled), s.InitiateSettle)
+		a.RecheckIn = s.InitiateSettle - settled
+		return a
 	}
 	for _, c := range cands {
 		h, ok := helloOf(o, d, c.Host)
 		if !ok {
-			return wait("%s has not been asked yet; initiating only when every listed member answers", c.Host)
+			return wait("%s has not been asked yet; initiating only when every listed container is proven empty", c.Host)
 		}
-		if !h.Reachable() {
-			return wait("%s does not answer (%s); initiating only when every listed member answers", c.Host, h.Err)
-		}
-		if h.Hello.HasConfig() {
-			return wait("%s already belongs to set %q (config version %d); not starting a second set", c.Host, h.Hello.SetName, h.Hello.SetVersion)
-		}
-		if !h.Hello.ReplicaSetMode() {
-			return wait("%s is not running with --replSet", c.Host)
+		if why := h.notEmpty(); why != "" {
+			return wait("%s %s; initiating only when every listed container is proven empty (not starting a second set)", c.Host, why)
 		}
 	}
 	if why := peerBlocks(d, o); why != "" {
@@ -142,25 +164,46 @@ func planInitiate(d Desired, o Observed, s Settings) Action {
 	}
 	cfg := initialConfig(cands, s)
 	a := Action{Kind: KindInitiate, Step: StepInitiate, Member: d.Self, Config: &cfg}
-	a.Reason = fmt.Sprintf("%d listed members answer without a config; initiating %q with %d members, %d voting", len(cands), s.SetName, len(cfg.Members), cfg.Voters())
+	a.Reason = fmt.Sprintf("%d listed members and %d peers proven empty, view settled for %s; initiating %q with %d members, %d voting",
+		len(cands), len(d.peers()), round(since(o.Memory.ViewSince, now)), s.SetName, len(cfg.Members), cfg.Voters())
 	return a
 }
 
-// peerBlocks says why a peer (a mongod of the service that is not a usable member) stops the
-// initiation, or "": each must answer as a --replSet node without a config, because one we cannot
-// see, or one that has a config, may hold the set (rule 1). Only members are ever initiated.
+// firstElectable is the first member by order that may become primary: the initiator.
+func firstElectable(cands []Member) (Member, bool) {
+	for _, c := range cands {
+		if c.Role.electable() {
+			return c, true
+		}
+	}
+	return Member{}, false
+}
+
+// earlierPeer returns a peer created before the initiator: whatever its state in this view, in
+// another host's copy of metadata it may be the initiator.
+func earlierPeer(d Desired, initiator Member) (Peer, bool) {
+	for _, p := range d.peers() {
+		if p.Order < initiator.Order {
+			return p, true
+		}
+	}
+	return Peer{}, false
+}
+
+// peerBlocks says why a peer (a container of the service that is not a usable member) stops the
+// initiation, or "": each must be asked and proven empty, because one we cannot see, or one
+// that holds a set, may hold this set (rule 1). Only members are ever initiated.
 func peerBlocks(d Desired, o Observed) string {
 	for _, p := range d.peers() {
-		h, ok := peerHello(o, p)
-		switch {
-		case !ok:
-			return fmt.Sprintf("peer %s listed in metadata (not usable) has not been asked yet; initiating only when every peer answers without a config", p)
-		case !h.Reachable():
-			return fmt.Sprintf("peer %s listed in metadata (not usable) does not answer (%s); it may hold the set's config", p, h.Err)
-		case h.Hello.HasConfig():
-			return fmt.Sprintf("peer %s listed in metadata (not usable) already belongs to set %q (config version %d); not starting a second set", p, h.Hello.SetName, h.Hello.SetVersion)
-		case !h.Hello.ReplicaSetMode():
-			return fmt.Sprintf("peer %s listed in metadata (not usable) runs without --replSet; it may hold the set's config", p)
+		if p.Host == "" {
+			return fmt.Sprintf("peer %s listed in metadata has no address; it cannot be asked and may hold the set's config", p.label())
+		}
+		h, ok := peerHello(o, p.Host)
+		if !ok {
+			return fmt.Sprintf("peer %s listed in metadata (not usable) has not been asked yet; initiating only when every peer is proven empty", p.label())
+		}
+		if why := h.notEmpty(); why != "" {
+			return fmt.Sprintf("peer %s listed in metadata (not usable) %s; it may hold the set's config (not starting a second set)", p.label(), why)
 		}
 	}
 	return ""

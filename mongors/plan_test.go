@@ -1,6 +1,7 @@
 package mongors
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +27,7 @@ func runPlanCases(t *testing.T, cases []planCase) {
 			if now.IsZero() {
 				now = t0
 			}
-			a := Plan(tc.d, tc.o, now, tc.s)
+			a := Plan(tc.d, probedEmpty(tc.d, tc.o), now, tc.s)
 			if a.Kind != tc.kind || a.Step != tc.step || (tc.member != "" && a.Member != tc.member) {
 				t.Fatalf("got %s\nwant %s/%s %s", a, tc.kind, tc.step, tc.member)
 			}
@@ -144,14 +145,14 @@ func TestPlan_rule3OneChangePerCommittedConfig(t *testing.T) {
 	runPlanCases(t, []planCase{
 		{name: "not committed yet", d: listed(1, 1, 2, 3, 4), kind: KindWait,
 			o: func() Observed { o := onPrimary(1, cfg, nil); o.Committed = false; return o }()},
-		{name: "two missing: one added, version read+1", d: listed(1, 1, 2, 3, 4, 5), o: onPrimary(1, cfg, nil),
+		{name: "two missing: both added without a vote in one reconfig, version read+1", d: listed(1, 1, 2, 3, 4, 5), o: onPrimary(1, cfg, nil),
 			kind: KindReconfig, step: StepAdd, member: host(4),
 			check: func(t *testing.T, a Action) {
 				if a.Config.Version != 8 {
 					t.Errorf("version %d, want 8", a.Config.Version)
 				}
-				if len(a.Config.Members) != 4 {
-					t.Errorf("members %d, want 4", len(a.Config.Members))
+				if len(a.Config.Members) != 5 || votingDiff(cfg, *a.Config) != 0 {
+					t.Errorf("members %+v, want 5 with the same voters", a.Config.Members)
 				}
 			}},
 		{name: "two promotable: one vote at a time", d: listed(1, 1, 2, 3, 4, 5), o: onPrimary(1, config(9, []int{1, 2, 3}, 4, 5), nil),
@@ -222,15 +223,42 @@ func TestPlan_rule5Removal(t *testing.T) {
 	runPlanCases(t, []planCase{
 		{name: "gone for less than the grace", d: d, kind: KindNone,
 			o: gone(onPrimary(1, cfg, map[int]int{5: StateDown}), short, long, 5)},
-		{name: "gone long but still reachable", d: d, kind: KindNone,
+		{name: "gone long but still reachable: the vote goes first", d: d, kind: KindReconfig, step: StepDemote, member: host(5),
 			o: gone(onPrimary(1, cfg, nil), long, time.Time{}, 5),
 			check: func(t *testing.T, a Action) {
-				if a.Converged || !strings.Contains(a.Reason, "still reaches") {
+				if m, _ := a.Config.Member(host(5)); m.Votes != 0 || m.Priority != 0 || len(a.Config.Members) != 5 {
+					t.Errorf("config %+v, want %s kept without a vote", a.Config.Members, host(5))
+				}
+				if !strings.Contains(a.Reason, "still reachable") {
 					t.Errorf("reason: %s", a.Reason)
 				}
 			}},
-		{name: "unreachable for less than the grace", d: d, kind: KindNone,
+		{name: "gone, reachable, non-voting, under twice the grace: kept for now", d: d, kind: KindNone,
+			o: gone(onPrimary(1, config(6, []int{1, 2, 3}, 4, 5), nil), long, time.Time{}, 5),
+			check: func(t *testing.T, a Action) {
+				if a.Converged || !strings.Contains(a.Reason, "twice the grace") {
+					t.Errorf("reason: %s", a.Reason)
+				}
+				if want := 2*grace - t0.Sub(long); a.RecheckIn != want {
+					t.Errorf("recheck in %s, want %s (when twice the grace is over)", a.RecheckIn, want)
+				}
+			}},
+		{name: "gone, reachable, non-voting, twice the grace: removed", d: d, kind: KindReconfig, step: StepRemove, member: host(5),
+			o: gone(onPrimary(1, config(6, []int{1, 2, 3}, 4, 5), nil), t0.Add(-2*grace), time.Time{}, 5),
+			check: func(t *testing.T, a Action) {
+				if _, ok := a.Config.Member(host(5)); ok {
+					t.Errorf("config %+v still holds %s", a.Config.Members, host(5))
+				}
+			}},
+		{name: "unreachable for less than the grace: the vote goes first", d: d, kind: KindReconfig, step: StepDemote, member: host(5),
 			o: gone(onPrimary(1, cfg, map[int]int{5: StateDown}), long, short, 5)},
+		{name: "unreachable for less than the grace, non-voting: kept", d: d, kind: KindNone,
+			o: gone(onPrimary(1, config(6, []int{1, 2, 3}, 4, 5), map[int]int{5: StateDown}), long, short, 5),
+			check: func(t *testing.T, a Action) {
+				if want := grace - t0.Sub(short); a.RecheckIn != want {
+					t.Errorf("recheck in %s, want %s (when the unreachable grace is over)", a.RecheckIn, want)
+				}
+			}},
 		{name: "gone and unreachable past the grace", d: d, kind: KindReconfig, step: StepRemove, member: host(5),
 			o: gone(onPrimary(1, cfg, map[int]int{5: StateDown}), long, long, 5),
 			check: func(t *testing.T, a Action) {
@@ -437,7 +465,7 @@ func TestPlan_stepOrder(t *testing.T) {
 	o := gone(onPrimary(1, cfg, map[int]int{4: StateDown}), long, long, 4)
 	var steps []Step
 	for range 6 {
-		a := Plan(d, o, t0, Settings{})
+		a := Plan(d, probedEmpty(d, o), t0, Settings{})
 		if !a.Acts() {
 			break
 		}
@@ -472,8 +500,8 @@ func stepNames(s []Step) []string {
 // hellos in o: each answers without a config unless changed by the caller.
 func withPeers(d Desired, o Observed, peers ...int) (Desired, Observed) {
 	for _, p := range peers {
-		d.Peers = append(d.Peers, host(p))
-		o.Peers = append(o.Peers, NodeHello{Addr: host(p), Hello: Hello{IsReplicaSet: true}})
+		d.Peers = append(d.Peers, Peer{Host: host(p), Order: p, Name: fmt.Sprintf("mongo-%d", p), State: "stopped"})
+		o.Peers = append(o.Peers, empty(host(p)))
 	}
 	return d, o
 }
@@ -534,10 +562,10 @@ func TestPlan_rule1Peers(t *testing.T) {
 			}
 		})
 	d, o = peersOf(1, three, nil)
-	d.Peers = []string{host(2), host(1)} // a member and Self listed as peers too: asked as such already
+	d.Peers = []Peer{{Host: host(2), Order: 2}, {Host: host(1), Order: 1}} // a member and Self listed as peers too: asked as such already
 	add("peer duplicating a member or self is skipped", d, o, Settings{}, KindInitiate, StepInitiate, nil)
 	d, o = peersOf(1, three, nil, 7)
-	d.Peers = append(d.Peers, "not-an-address")
+	d.Peers = append(d.Peers, Peer{Host: "not-an-address", Order: 9})
 	add("invalid peer address", d, o, Settings{}, KindWait, "", reasonHas("peer address"))
 	d, o = peersOf(1, three, nil, 7)
 	d.Foreign = []string{host(7)}

@@ -25,7 +25,7 @@ var ruleNames = map[int]string{
 	2:  "only the primary reconfigures",
 	3:  "one voting change per committed config",
 	4:  "new members vote only once SECONDARY, voters within the limit",
-	5:  "remove only what is gone and unreachable, keeping a majority",
+	5:  "remove only what is gone for the grace and unreachable, or gone twice as long without a vote; keep a majority",
 	6:  "never remove or demote the primary",
 	7:  "never force",
 	8:  "exactly one set",
@@ -47,7 +47,7 @@ func checkAction(a Action, d Desired, o Observed, now time.Time, s Settings) err
 		}
 		return nil
 	case KindInitiate:
-		return checkInitiate(a, d, o, s)
+		return checkInitiate(a, d, o, now, s)
 	case KindReconfig:
 		return checkReconfig(a, d, o, now, s)
 	case KindStepDown:
@@ -59,7 +59,13 @@ func checkAction(a Action, d Desired, o Observed, now time.Time, s Settings) err
 	return broke(7, "unknown action kind %q", a.Kind)
 }
 
-func checkInitiate(a Action, d Desired, o Observed, s Settings) error {
+// checkInitiate holds an initiate to rule 1: explicit config of exactly the listed members,
+// sent by the first electable container of the whole service as listed (no peer created before
+// it), on a view settled for Settings.InitiateSettle with nothing starting and fresh metadata,
+// with every listed container — members and peers, the local node included — proven empty
+// (hello without a set and replSetGetStatus 94: a removed ex-member, or one that cannot be told,
+// may hold a set).
+func checkInitiate(a Action, d Desired, o Observed, now time.Time, s Settings) error {
 	cfg := a.Config
 	if cfg == nil {
 		return broke(1, "initiate without an explicit config")
@@ -67,11 +73,23 @@ func checkInitiate(a Action, d Desired, o Observed, s Settings) error {
 	if o.Config != nil || o.Local.Hello.HasConfig() {
 		return broke(1, "a config already exists")
 	}
+	if !o.Local.ProvenEmpty() {
+		return broke(1, "the local node is not proven empty (standing %q)", o.Local.Standing)
+	}
 	if cfg.Name != s.SetName {
 		return broke(8, "initiating set %q instead of %q", cfg.Name, s.SetName)
 	}
 	if cfg.Version != 1 {
 		return broke(1, "initial version %d, want 1", cfg.Version)
+	}
+	if d.Stale {
+		return broke(1, "metadata is stale")
+	}
+	if len(d.Starting) > 0 {
+		return broke(1, "%v still starting", d.Starting)
+	}
+	if settled := since(o.Memory.ViewSince, now); settled < s.InitiateSettle {
+		return broke(1, "view settled for %s, want %s", round(settled), s.InitiateSettle)
 	}
 	cands := d.ordered()
 	if len(cands) < s.MinMembers {
@@ -80,30 +98,33 @@ func checkInitiate(a Action, d Desired, o Observed, s Settings) error {
 	if len(cfg.Members) != len(cands) {
 		return broke(1, "config has %d members, %d candidates listed", len(cfg.Members), len(cands))
 	}
-	initiator := ""
+	initiator, ok := firstElectable(cands)
+	if !ok || initiator.Host != d.Self {
+		return broke(1, "%s initiates, not %s", initiator.Host, d.Self)
+	}
 	for _, c := range cands {
 		h, ok := helloOf(o, d, c.Host)
-		if !ok || !h.Reachable() || h.Hello.HasConfig() || !h.Hello.ReplicaSetMode() {
-			return broke(1, "candidate %s is not a reachable member without a config", c.Host)
+		if !ok || !h.ProvenEmpty() {
+			return broke(1, "candidate %s is not proven empty", c.Host)
 		}
 		if _, ok := cfg.Member(c.Host); !ok {
 			return broke(1, "candidate %s missing from the config", c.Host)
 		}
-		if initiator == "" && c.Role.electable() {
-			initiator = c.Host
-		}
 	}
 	for _, p := range d.peers() {
-		h, ok := peerHello(o, p)
-		if !ok || !h.Reachable() || h.Hello.HasConfig() || !h.Hello.ReplicaSetMode() {
-			return broke(1, "peer %s (listed, not usable) is not a reachable node without a config; it may hold the set", p)
+		if p.Order < initiator.Order {
+			return broke(1, "peer %s was created before the initiator %s", p.label(), initiator.Host)
 		}
-		if _, ok := cfg.Member(p); ok {
-			return broke(1, "peer %s (listed, not usable) is in the initial config", p)
+		if p.Host == "" {
+			return broke(1, "peer %s has no address to ask", p.label())
 		}
-	}
-	if initiator != d.Self {
-		return broke(1, "%s initiates, not %s", initiator, d.Self)
+		h, ok := peerHello(o, p.Host)
+		if !ok || !h.ProvenEmpty() {
+			return broke(1, "peer %s is not proven empty; it may hold the set", p.label())
+		}
+		if _, ok := cfg.Member(p.Host); ok {
+			return broke(1, "peer %s (listed, not usable) is in the initial config", p.label())
+		}
 	}
 	self, _ := cfg.Member(d.Self)
 	if self.Votes != 1 || self.Priority <= 0 || self.Hidden {
@@ -187,15 +208,20 @@ func checkReconfig(a Action, d Desired, o Observed, now time.Time, s Settings) e
 		}
 	}
 	// Exactly one member changing implies at most one voting change, which is what the server
-	// demands of a non-force reconfig.
-	if changed != 1 {
-		return broke(3, "%d members change (%d of them voting); exactly one per reconfig", changed, votingChanges)
+	// demands of a non-force reconfig. The one exception is a batch of additions and nothing else,
+	// all without a vote: safe reconfig limits voting changes only, and newlyAdded applies to new
+	// voters only, so non-voters can join together (§9).
+	if changed != 1 && !nonVotingBatch(added, changed) {
+		return broke(3, "%d members change (%d of them voting); exactly one per reconfig, or only additions without a vote", changed, votingChanges)
 	}
 
 	v := newView(d, o, now, s)
 	for _, m := range added {
 		if m.Votes != 0 || m.Priority != 0 {
 			return broke(4, "new member %s joins with votes %d, priority %g", m.Host, m.Votes, m.Priority)
+		}
+		if p := o.Probed[m.Host]; p.Standing != StandingEmpty && p.Standing != StandingMember {
+			return broke(8, "adding %s, not known to be empty or to hold this set (probe: %q)", m.Host, p.Standing)
 		}
 		dm, ok := d.member(m.Host)
 		if !ok {
@@ -212,11 +238,20 @@ func checkReconfig(a Action, d Desired, o Observed, now time.Time, s Settings) e
 		if _, listed := d.member(m.Host); listed {
 			return broke(5, "removing %s, which metadata still lists", m.Host)
 		}
-		if a := since(o.Memory.AbsentSince[m.Host], now); a < s.RemovalGrace {
+		a := since(o.Memory.AbsentSince[m.Host], now)
+		if a < s.RemovalGrace {
 			return broke(5, "%s gone from metadata for %s, grace %s", m.Host, round(a), s.RemovalGrace)
 		}
-		if u := since(o.Memory.UnreachableSince[m.Host], now); u < s.RemovalGrace {
-			return broke(5, "%s unreachable for %s, grace %s", m.Host, round(u), s.RemovalGrace)
+		// Gone and unreachable for the grace; or gone for twice the grace and already without a
+		// vote (demote first, then remove), so that a member still running cannot take the quorum
+		// with it when it stops.
+		u := since(o.Memory.UnreachableSince[m.Host], now)
+		switch {
+		case u >= s.RemovalGrace:
+		case m.Votes > 0:
+			return broke(5, "%s unreachable for %s (grace %s) and still voting: it loses its vote first", m.Host, round(u), s.RemovalGrace)
+		case a < 2*s.RemovalGrace:
+			return broke(5, "%s still reachable and gone for %s, under twice the grace %s", m.Host, round(a), 2*s.RemovalGrace)
 		}
 	}
 	for _, m := range next.Members {
@@ -248,6 +283,19 @@ func checkReconfig(a Action, d Desired, o Observed, now time.Time, s Settings) e
 		}
 	}
 	return nil
+}
+
+// nonVotingBatch reports whether a reconfig's changes are all additions of members without a vote.
+func nonVotingBatch(added []ConfigMember, changed int) bool {
+	if len(added) == 0 || len(added) != changed {
+		return false
+	}
+	for _, m := range added {
+		if m.Votes != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // checkRole holds a member to what its role allows (rule 10).

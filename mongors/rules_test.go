@@ -49,9 +49,42 @@ func TestCheckReconfig(t *testing.T) {
 		{"version not bumped", func(_ *Desired, _ *Observed, n *Config) { promote(4)(n); n.Version = 10 }, 3},
 		{"current config not committed", func(_ *Desired, o *Observed, n *Config) { promote(4)(n); o.Committed = false }, 3},
 		{"two voting changes", func(_ *Desired, _ *Observed, n *Config) { promote(4)(n); promote(5)(n) }, 3},
-		{"two members changed", func(d *Desired, _ *Observed, n *Config) {
+		{"addition of a member that did not answer", func(d *Desired, o *Observed, n *Config) {
+			d.Members = append(d.Members, Member{Host: host(7), Order: 7})
+			n.Members = append(n.Members, ConfigMember{ID: 6, Host: host(7)})
+			o.Probed = map[string]Probe{host(7): {Standing: StandingUnknown, Reason: "connection refused"}}
+		}, 8},
+		{"addition of a member of another set", func(d *Desired, o *Observed, n *Config) {
+			d.Members = append(d.Members, Member{Host: host(7), Order: 7})
+			n.Members = append(n.Members, ConfigMember{ID: 6, Host: host(7)})
+			o.Probed = map[string]Probe{host(7): {Standing: StandingForeign}}
+		}, 8},
+		{"addition of a member removed from this set", func(d *Desired, o *Observed, n *Config) {
+			d.Members = append(d.Members, Member{Host: host(7), Order: 7})
+			n.Members = append(n.Members, ConfigMember{ID: 6, Host: host(7)})
+			o.Probed = map[string]Probe{host(7): {Standing: StandingMember}}
+		}, 0},
+		{"batch of additions without a vote", func(d *Desired, _ *Observed, n *Config) {
 			d.Members = append(d.Members, Member{Host: host(7), Order: 7}, Member{Host: host(8), Order: 8})
 			n.Members = append(n.Members, ConfigMember{ID: 6, Host: host(7)}, ConfigMember{ID: 7, Host: host(8)})
+		}, 0},
+		{"batch of additions, one with a vote", func(d *Desired, _ *Observed, n *Config) {
+			d.Members = append(d.Members, Member{Host: host(7), Order: 7}, Member{Host: host(8), Order: 8})
+			n.Members = append(n.Members, ConfigMember{ID: 6, Host: host(7)}, ConfigMember{ID: 7, Host: host(8), Votes: 1, Priority: 1})
+		}, 3},
+		{"an addition and a promotion", func(d *Desired, _ *Observed, n *Config) {
+			d.Members = append(d.Members, Member{Host: host(7), Order: 7})
+			n.Members = append(n.Members, ConfigMember{ID: 6, Host: host(7)})
+			promote(4)(n)
+		}, 3},
+		{"an addition and a removal", func(d *Desired, _ *Observed, n *Config) {
+			d.Members = append(d.Members, Member{Host: host(7), Order: 7})
+			n.Members = append(n.Members[:5], ConfigMember{ID: 6, Host: host(7)})
+		}, 3},
+		{"two promotions' worth of role fixes", func(d *Desired, _ *Observed, n *Config) {
+			*d = withRole(withRole(*d, 2, Role{Priority: 2}), 3, Role{Priority: 3})
+			edit(n, 2, func(m *ConfigMember) { m.Priority = 2 })
+			edit(n, 3, func(m *ConfigMember) { m.Priority = 3 })
 		}, 3},
 		{"new member with a vote", func(d *Desired, _ *Observed, n *Config) {
 			d.Members = append(d.Members, Member{Host: host(7), Order: 7})
@@ -80,14 +113,36 @@ func TestCheckReconfig(t *testing.T) {
 			n.Members = n.Members[:5]
 			o.Memory.AbsentSince[host(6)] = t0.Add(-time.Second)
 		}, 5},
-		{"removal inside the unreachable grace", func(_ *Desired, o *Observed, n *Config) {
+		{"removal inside the unreachable grace, gone under twice the grace", func(_ *Desired, o *Observed, n *Config) {
 			n.Members = n.Members[:5]
 			o.Memory.UnreachableSince[host(6)] = t0.Add(-time.Second)
+			o.Memory.AbsentSince[host(6)] = t0.Add(-DefaultRemovalGrace * 3 / 2)
 		}, 5},
-		{"removal of a reachable member", func(_ *Desired, o *Observed, n *Config) {
+		{"removal of a reachable member gone under twice the grace", func(_ *Desired, o *Observed, n *Config) {
 			n.Members = n.Members[:5]
 			delete(o.Memory.UnreachableSince, host(6))
+			o.Memory.AbsentSince[host(6)] = t0.Add(-DefaultRemovalGrace * 3 / 2)
 		}, 5},
+		{"removal of a reachable non-voter gone twice the grace", func(_ *Desired, o *Observed, n *Config) {
+			n.Members = n.Members[:5]
+			delete(o.Memory.UnreachableSince, host(6))
+		}, 0},
+		{"removal of a reachable voter gone twice the grace", func(d *Desired, o *Observed, n *Config) {
+			d.Members = d.Members[:4] // host 5 leaves metadata too
+			edit(o.Config, 5, func(m *ConfigMember) { m.Votes, m.Priority = 1, 1 })
+			*n = o.Config.Clone()
+			n.Version = 11
+			n.Members = append(n.Members[:4], n.Members[5])
+			o.Memory.AbsentSince[host(5)] = long
+		}, 5},
+		{"demotion of a gone, reachable voter", func(d *Desired, o *Observed, n *Config) {
+			d.Members = d.Members[:4]
+			edit(o.Config, 5, func(m *ConfigMember) { m.Votes, m.Priority = 1, 1 })
+			*n = o.Config.Clone()
+			n.Version = 11
+			edit(n, 5, func(m *ConfigMember) { m.Votes, m.Priority = 0, 0 })
+			o.Memory.AbsentSince[host(5)] = long
+		}, 0},
 		{"removal losing the majority", func(d *Desired, o *Observed, n *Config) {
 			c := config(10, []int{1, 2, 3, 4, 5})
 			*d = listed(1, 1, 2, 3, 4)
@@ -137,7 +192,7 @@ func TestCheckReconfig(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d, o, next := base()
 			tc.change(&d, &o, &next)
-			err := checkAction(Action{Kind: KindReconfig, Config: &next}, d, o, t0, Settings{}.WithDefaults())
+			err := checkAction(Action{Kind: KindReconfig, Config: &next}, d, probedEmpty(d, o), t0, Settings{}.WithDefaults())
 			assertRule(t, err, tc.rule)
 		})
 	}
@@ -169,8 +224,24 @@ func TestCheckInitiate(t *testing.T) {
 			*d, *o = withPeers(*d, *o, 7)
 			o.Peers[0].Err = "refused"
 		}, 1},
-		{"listed peer not asked", func(d *Desired, _ *Observed, _ *Config) { d.Peers = []string{host(7)} }, 1},
+		{"listed peer not asked", func(d *Desired, _ *Observed, _ *Config) { d.Peers = []Peer{{Host: host(7), Order: 7}} }, 1},
 		{"listed peers without a config", func(d *Desired, o *Observed, _ *Config) { *d, *o = withPeers(*d, *o, 7, 8) }, 0},
+		{"candidate removed from a set", func(_ *Desired, o *Observed, _ *Config) { o.Candidates[0] = removed(host(2)) }, 1},
+		{"local node removed from a set", func(_ *Desired, o *Observed, _ *Config) { o.Local = removed(host(1)) }, 1},
+		{"candidate of unknown standing", func(_ *Desired, o *Observed, _ *Config) { o.Candidates[1].Standing = StandingUnknown }, 1},
+		{"candidate not checked", func(_ *Desired, o *Observed, _ *Config) { o.Candidates[1].Standing = StandingUnchecked }, 1},
+		{"listed peer removed from a set", func(d *Desired, o *Observed, _ *Config) {
+			*d, *o = withPeers(*d, *o, 7)
+			o.Peers[0] = removed(host(7))
+		}, 1},
+		{"peer created before the initiator", func(d *Desired, o *Observed, _ *Config) {
+			*d, *o = withPeers(*d, *o, 7)
+			d.Peers[0].Order = 0
+		}, 1},
+		{"peer without an address", func(d *Desired, _ *Observed, _ *Config) { d.Peers = []Peer{{Order: 9, Name: "mongo-9"}} }, 1},
+		{"view not settled", func(_ *Desired, o *Observed, _ *Config) { o.Memory.ViewSince = t0.Add(-time.Second) }, 1},
+		{"a container starting", func(d *Desired, _ *Observed, _ *Config) { d.Starting = []string{"mongo-4"} }, 1},
+		{"stale metadata", func(d *Desired, _ *Observed, _ *Config) { d.Stale = true }, 1},
 		{"too few", func(d *Desired, o *Observed, c *Config) {
 			d.Members = d.Members[:2]
 			c.Members = c.Members[:2]

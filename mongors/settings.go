@@ -9,6 +9,7 @@ const (
 	DefaultRemovalGrace   = 60 * time.Second
 	DefaultNoPrimaryAlarm = 30 * time.Second
 	DefaultMaxVoters      = 7
+	DefaultInitiateSettle = 10 * time.Second
 )
 
 // maxMembers is MongoDB's hard limit on members in a config.
@@ -29,6 +30,9 @@ type Settings struct {
 	NoPrimaryAlarm time.Duration `json:"noPrimaryAlarm"`
 	// MaxVoters caps voting members (1–7); zero or anything above 7 means 7.
 	MaxVoters int `json:"maxVoters"`
+	// InitiateSettle is how long the desired view must stay the same (same members and peers, no
+	// container starting) before the set is initiated; zero means 10 s. It cannot be disabled.
+	InitiateSettle time.Duration `json:"initiateSettle"`
 }
 
 // WithDefaults returns s with every zero or out-of-range field replaced by its default.
@@ -47,6 +51,9 @@ func (s Settings) WithDefaults() Settings {
 	}
 	if s.MaxVoters <= 0 || s.MaxVoters > DefaultMaxVoters {
 		s.MaxVoters = DefaultMaxVoters
+	}
+	if s.InitiateSettle <= 0 {
+		s.InitiateSettle = DefaultInitiateSettle
 	}
 	return s
 }

@@ -2,16 +2,45 @@
 // can be started, stopped and held in a state, commands can be made to fail, and every command is
 // recorded. It models only what the reconciler reads and changes (configs, commitment, member
 // states, one primary); it does not replicate data. It must not be used outside tests.
+//
+// Where it models a server behaviour, it follows mongod (see ../../shared reference §2–§9):
+//
+//	behaviour                          mongod                                   fake
+//	hello on a node without a config   isreplicaset:true, no setName            same
+//	hello on a member                  setName, setVersion, primary, members     same (hosts and passives as
+//	                                   in hosts/passives/arbiters, not hidden    one list)
+//	hello on a REMOVED node            built like the no-config reply: no       same (Removed nodes keep their data)
+//	                                   setName, no setVersion
+//	replSetGetStatus, no config        94 NotYetInitialized                     same
+//	replSetGetStatus, REMOVED node     93 InvalidReplicaSetConfig               same
+//	replSetGetConfig, REMOVED node     the config it last installed             the current config
+//	replSetInitiate                    generates settings.replicaSetId; a       same; 103 for a member holding a
+//	                                   member with a config fails the quorum    config (removed or of another set)
+//	replSetReconfig                    keeps replicaSetId; only voting changes  same; newlyAdded is not modelled
+//	                                   are limited (one per reconfig)           (new members join with votes 0)
+//	replSetStepDown                    262 unless an electable secondary is     same (SetLag holds one behind)
+//	                                   caught up within the catch-up period
+//	node of another set                answers with its own set                 JoinOther
+//
+// A node is one of: empty (never initiated or wiped), a member of the set's one config, removed
+// from it (it keeps the set's data and config), or a member of another set (JoinOther).
 package fake
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"sync"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/replset-agent/replset-agent/mongors"
 )
+
+// CatchUpPeriod is the secondaryCatchUpPeriodSecs the fake's step-down waits for: a secondary
+// lagging the primary by more than this is not caught up (mongod's 262).
+const CatchUpPeriod = 10 * time.Second
 
 // Call is one command a client sent.
 type Call struct {
@@ -36,12 +65,18 @@ type Cluster struct {
 	primary    string
 	failures   map[string][]error
 	calls      []Call
+	removed    map[string]bool            // left the config by a reconfig; keeps the set's data
+	other      map[string]*mongors.Config // member of another set (JoinOther)
+	lag        map[string]time.Duration   // how far a member's optime is behind the primary's
+	hooks      map[string]func()          // run (without the lock) when a command starts
+	ids        int                        // replicaSetIds handed out
 }
 
 // New returns a cluster of running nodes at addrs, none of them initiated, started with --replSet
 // setName. Members added later reach SECONDARY at once unless SetAutoSync(false).
 func New(setName string, addrs ...string) *Cluster {
-	c := &Cluster{setName: setName, up: map[string]bool{}, state: map[string]int{}, autoSync: true, failures: map[string][]error{}}
+	c := &Cluster{setName: setName, up: map[string]bool{}, state: map[string]int{}, autoSync: true, failures: map[string][]error{},
+		removed: map[string]bool{}, other: map[string]*mongors.Config{}, lag: map[string]time.Duration{}, hooks: map[string]func(){}}
 	for _, a := range addrs {
 		c.up[a] = true
 	}
@@ -128,12 +163,97 @@ func (c *Cluster) SetConfig(cfg mongors.Config, primary string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cl := cfg.Clone()
+	if cl.ReplicaSetID() == "" {
+		cl.Extra = c.newSetIDLocked(cl.Extra)
+	}
 	c.cfg, c.committed, c.primary = &cl, true, primary
 	for _, m := range cfg.Members {
 		if _, ok := c.state[m.Host]; !ok {
 			c.state[m.Host] = mongors.StateSecondary
 		}
 	}
+}
+
+// JoinOther makes the node at addr a member of another set with cfg (its own replicaSetId, given
+// in cfg or generated), as if it had been initiated elsewhere: it answers hello and
+// replSetGetConfig with that set, and never takes part in this one.
+func (c *Cluster) JoinOther(addr string, cfg mongors.Config) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cl := cfg.Clone()
+	if cl.ReplicaSetID() == "" {
+		cl.Extra = c.newSetIDLocked(cl.Extra)
+	}
+	c.up[addr] = true
+	c.other[addr] = &cl
+	delete(c.removed, addr)
+}
+
+// Wipe deletes the node's data: it answers as a node that was never initiated.
+func (c *Cluster) Wipe(addr string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.removed, addr)
+	delete(c.other, addr)
+}
+
+// Removed reports whether the node was removed from the set and still holds its data.
+func (c *Cluster) Removed(addr string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.removed[addr]
+}
+
+// SetLag puts a member's optime d behind the primary's; one more than CatchUpPeriod behind is not
+// caught up for a step-down.
+func (c *Cluster) SetLag(addr string, d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lag[addr] = d
+}
+
+// OnCall runs f (outside the cluster's lock) each time a command op starts, before it is
+// answered: a test uses it to act in the middle of a command (a signal during a reconfig).
+func (c *Cluster) OnCall(op string, f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hooks[op] = f
+}
+
+// newSetIDLocked returns extra with a fresh settings.replicaSetId, as replSetInitiate makes one.
+func (c *Cluster) newSetIDLocked(extra bson.D) bson.D {
+	c.ids++
+	var oid bson.ObjectID
+	copy(oid[:], fmt.Sprintf("fake%08d", c.ids))
+	out := bson.D{}
+	for _, e := range extra {
+		if e.Key != "settings" {
+			out = append(out, e)
+		}
+	}
+	return append(out, bson.E{Key: "settings", Value: bson.D{{Key: "replicaSetId", Value: oid}}})
+}
+
+// ReplicaSetIDs returns every replicaSetId a node holds (the set's, and those of other sets).
+func (c *Cluster) ReplicaSetIDs() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seen := map[string]bool{}
+	var out []string
+	add := func(cfg *mongors.Config) {
+		if id := cfg.ReplicaSetID(); !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	if c.cfg != nil {
+		add(c.cfg)
+	}
+	for _, o := range c.other {
+		add(o)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Config returns a copy of the current config, or nil before initiation.
@@ -222,38 +342,63 @@ type client struct {
 	local string
 }
 
+// hook runs the test's OnCall function for op, if any, before the command takes the lock.
+func (k *client) hook(op string) {
+	k.c.mu.Lock()
+	f := k.c.hooks[op]
+	k.c.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
 var _ mongors.Client = (*client)(nil)
 
 func (k *client) Local() string { return k.local }
 
 func (k *client) Hello(_ context.Context, addr string) (mongors.Hello, error) {
+	k.hook("hello")
 	c := k.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.begin("hello", addr, nil); err != nil {
 		return mongors.Hello{}, err
 	}
+	if o := c.other[addr]; o != nil {
+		return mongors.Hello{SetName: o.Name, SetVersion: o.Version, IsWritablePrimary: true, Primary: addr, Me: addr}, nil
+	}
 	if _, ok := c.member(addr); !ok {
+		// Never initiated, or REMOVED: mongod builds both replies alike, without setName.
 		return mongors.Hello{IsReplicaSet: true}, nil
 	}
-	return mongors.Hello{
+	h := mongors.Hello{
 		SetName:           c.cfg.Name,
 		SetVersion:        c.cfg.Version,
 		IsWritablePrimary: addr == c.primary,
 		Secondary:         c.state[addr] == mongors.StateSecondary,
 		Primary:           c.primary,
 		Me:                addr,
-	}, nil
+	}
+	for _, m := range c.cfg.Members {
+		if !m.Hidden {
+			h.Members = append(h.Members, m.Host)
+		}
+	}
+	return h, nil
 }
 
 func (k *client) GetConfig(_ context.Context, addr string, commitment bool) (mongors.Config, bool, error) {
+	k.hook("replSetGetConfig")
 	c := k.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.begin("replSetGetConfig", addr, nil); err != nil {
 		return mongors.Config{}, false, err
 	}
-	if _, ok := c.member(addr); !ok {
+	if o := c.other[addr]; o != nil {
+		return o.Clone(), true, nil
+	}
+	if _, ok := c.member(addr); !ok && !c.removed[addr] {
 		return mongors.Config{}, false, cmdErr("replSetGetConfig", addr, 94, "NotYetInitialized", "no replset config has been received")
 	}
 	if commitment && addr != c.primary {
@@ -263,29 +408,50 @@ func (k *client) GetConfig(_ context.Context, addr string, commitment bool) (mon
 }
 
 func (k *client) GetStatus(_ context.Context, addr string) (mongors.ReplStatus, error) {
+	k.hook("replSetGetStatus")
 	c := k.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.begin("replSetGetStatus", addr, nil); err != nil {
 		return mongors.ReplStatus{}, err
 	}
+	if o := c.other[addr]; o != nil {
+		return mongors.ReplStatus{Set: o.Name, MyState: mongors.StatePrimary, Members: []mongors.MemberStatus{
+			{Name: addr, Health: 1, State: mongors.StatePrimary, StateStr: "PRIMARY", Self: true, ConfigVersion: o.Version},
+		}}, nil
+	}
+	if c.removed[addr] {
+		return mongors.ReplStatus{}, cmdErr("replSetGetStatus", addr, 93, "InvalidReplicaSetConfig", "Our replica set config is invalid or we are not a member of it")
+	}
 	if _, ok := c.member(addr); !ok {
 		return mongors.ReplStatus{}, cmdErr("replSetGetStatus", addr, 94, "NotYetInitialized", "no replset config has been received")
 	}
+	now := time.Now()
 	st := mongors.ReplStatus{Set: c.cfg.Name, MyState: c.state[addr]}
 	for _, m := range c.cfg.Members {
 		ms := mongors.MemberStatus{ID: m.ID, Name: m.Host, Self: m.Host == addr, ConfigVersion: c.cfg.Version}
-		if c.up[m.Host] {
+		switch {
+		case c.other[m.Host] != nil:
+			// A node of another set refuses our heartbeats (replica set IDs differ).
+			ms.State = mongors.StateDown
+		case c.up[m.Host]:
 			ms.Health, ms.State = 1, c.state[m.Host]
-		} else {
+			ms.Optime = now.Add(-c.lag[m.Host])
+		default:
 			ms.State = mongors.StateDown
 		}
+		ms.StateStr = stateStr(ms.State)
 		st.Members = append(st.Members, ms)
 	}
 	return st, nil
 }
 
-func (k *client) Initiate(_ context.Context, addr string, cfg mongors.Config) error {
+func (k *client) Initiate(ctx context.Context, addr string, cfg mongors.Config) error {
+	k.hook("replSetInitiate")
+	return afterReply(ctx, "replSetInitiate", addr, k.initiate(addr, cfg))
+}
+
+func (k *client) initiate(addr string, cfg mongors.Config) error {
 	c := k.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -296,8 +462,14 @@ func (k *client) Initiate(_ context.Context, addr string, cfg mongors.Config) er
 	if c.cfg != nil {
 		return cmdErr(op, addr, 23, "AlreadyInitialized", "already initialized")
 	}
+	if c.removed[addr] || c.other[addr] != nil {
+		return cmdErr(op, addr, 23, "AlreadyInitialized", "already initialized")
+	}
 	if cfg.Name != c.setName || cfg.Version != 1 {
 		return cmdErr(op, addr, 93, "InvalidReplicaSetConfig", "set name or version")
+	}
+	if cfg.ReplicaSetID() != "" {
+		return cmdErr(op, addr, 93, "InvalidReplicaSetConfig", "replicaSetId must not be set in replSetInitiate")
 	}
 	if _, ok := cfg.Member(addr); !ok {
 		return cmdErr(op, addr, 93, "InvalidReplicaSetConfig", "no member maps to this node")
@@ -306,8 +478,12 @@ func (k *client) Initiate(_ context.Context, addr string, cfg mongors.Config) er
 		if !c.up[m.Host] {
 			return cmdErr(op, addr, 74, "NodeNotFound", "quorum check failed: "+m.Host+" did not respond")
 		}
+		if c.removed[m.Host] || c.other[m.Host] != nil {
+			return cmdErr(op, addr, 103, "NewReplicaSetConfigurationIncompatible", "Our config version of 1 is no larger than the version on "+m.Host)
+		}
 	}
 	cl := cfg.Clone()
+	cl.Extra = c.newSetIDLocked(cl.Extra)
 	c.cfg, c.committed = &cl, true
 	for _, m := range cfg.Members {
 		c.state[m.Host] = c.joinState()
@@ -323,7 +499,12 @@ func (c *Cluster) joinState() int {
 	return mongors.StateStartup2
 }
 
-func (k *client) Reconfig(_ context.Context, addr string, cfg mongors.Config) error {
+func (k *client) Reconfig(ctx context.Context, addr string, cfg mongors.Config) error {
+	k.hook("replSetReconfig")
+	return afterReply(ctx, "replSetReconfig", addr, k.reconfig(addr, cfg))
+}
+
+func (k *client) reconfig(addr string, cfg mongors.Config) error {
 	c := k.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -369,12 +550,24 @@ func (k *client) Reconfig(_ context.Context, addr string, cfg mongors.Config) er
 	if len(newVoters) > 7 {
 		return cmdErr(op, addr, 103, "NewReplicaSetConfigurationIncompatible", "too many voting members")
 	}
+	if id := cfg.ReplicaSetID(); id != "" && id != c.cfg.ReplicaSetID() {
+		return cmdErr(op, addr, 103, "NewReplicaSetConfigurationIncompatible", "New and old configurations differ in replica set ID")
+	}
 	for _, m := range cfg.Members {
 		if _, ok := c.cfg.Member(m.Host); !ok {
 			c.state[m.Host] = c.joinState()
+			delete(c.removed, m.Host)
+		}
+	}
+	for _, m := range c.cfg.Members {
+		if _, ok := cfg.Member(m.Host); !ok {
+			c.removed[m.Host] = true
 		}
 	}
 	cl := cfg.Clone()
+	if cl.ReplicaSetID() == "" {
+		cl.Extra = append(cl.Extra, c.cfg.Extra...)
+	}
 	cl.Term = c.cfg.Term
 	c.cfg, c.committed = &cl, !c.holdCommit
 	if _, ok := cl.Member(c.primary); !ok {
@@ -384,7 +577,12 @@ func (k *client) Reconfig(_ context.Context, addr string, cfg mongors.Config) er
 	return nil
 }
 
-func (k *client) StepDown(_ context.Context, addr string, _ time.Duration) error {
+func (k *client) StepDown(ctx context.Context, addr string, _ time.Duration) error {
+	k.hook("replSetStepDown")
+	return afterReply(ctx, "replSetStepDown", addr, k.stepDown(addr))
+}
+
+func (k *client) stepDown(addr string) error {
 	c := k.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -396,10 +594,38 @@ func (k *client) StepDown(_ context.Context, addr string, _ time.Duration) error
 		return cmdErr(op, addr, 10107, "NotWritablePrimary", "not primary so can't step down")
 	}
 	for _, m := range c.cfg.Members {
-		if m.Host != addr && m.Votes > 0 && m.Priority > 0 && !m.Hidden && c.up[m.Host] && c.state[m.Host] == mongors.StateSecondary {
+		if m.Host != addr && m.Votes > 0 && m.Priority > 0 && !m.Hidden && c.up[m.Host] && c.state[m.Host] == mongors.StateSecondary && c.lag[m.Host] <= CatchUpPeriod {
 			c.setPrimary(m.Host)
 			return nil
 		}
 	}
 	return cmdErr(op, addr, 262, "ExceededTimeLimit", "No electable secondaries caught up")
+}
+
+// afterReply is what the driver reports once the server has answered: the command's own result,
+// unless the caller's context ended while it ran — then the client sees only its context error,
+// whatever the server did (a reconfig it applied is applied all the same).
+func afterReply(ctx context.Context, op, addr string, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s on %s: %w", op, addr, ctx.Err())
+	}
+	return err
+}
+
+func stateStr(state int) string {
+	switch state {
+	case mongors.StatePrimary:
+		return "PRIMARY"
+	case mongors.StateSecondary:
+		return "SECONDARY"
+	case mongors.StateRecovering:
+		return "RECOVERING"
+	case mongors.StateStartup:
+		return "STARTUP"
+	case mongors.StateStartup2:
+		return "STARTUP2"
+	case mongors.StateDown:
+		return "(not reachable/healthy)"
+	}
+	return fmt.Sprintf("state %d", state)
 }
