@@ -2,6 +2,8 @@ package mongors_test
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -463,4 +465,61 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestReconciler_logsStagesOnOneTimeLine: the "action done" and "config committed" lines carry
+// every stage of the change in ms from the first one, and that first stage's wall-clock time with
+// nanoseconds (stagesFrom), from which the benchmark puts the stages of separate agent processes
+// and the metadata change on one time line. The stages are in order and the anchor is the change's
+// Seen time.
+func TestReconciler_logsStagesOnOneTimeLine(t *testing.T) {
+	addrs := fakeAddrs(4)
+	set := fake.New("letschat", addrs...)
+	set.SetConfig(threeVoters(addrs), addrs[0])
+	log, hook := logtest.NewNullLogger()
+	cfg := fastLoop
+	cfg.Log = log
+	cfg.Client = set.Client(addrs[0])
+	r, err := mongors.NewReconciler(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = r.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	d := desiredOf(addrs[0], addrs...)
+	d.Seen = time.Now().Add(-3 * time.Millisecond)
+	d.Read = d.Seen.Add(time.Millisecond)
+	r.SetDesired(d)
+	lines := map[string]*logrus.Entry{}
+	eventually(t, 5*time.Second, "the addition done and seen committed", func() bool {
+		for _, e := range hook.AllEntries() {
+			if (e.Message == "action done" || e.Message == "config committed") && e.Data["step"] == mongors.StepAdd {
+				lines[e.Message] = e
+			}
+		}
+		return len(lines) == 2
+	})
+	for msg, e := range lines {
+		from, err := time.Parse(time.RFC3339Nano, fmt.Sprint(e.Data["stagesFrom"]))
+		if err != nil || !from.Equal(d.Seen) {
+			t.Errorf("%s: stagesFrom %v (%v), want the change's Seen %s", msg, e.Data["stagesFrom"], err, d.Seen.Format(time.RFC3339Nano))
+		}
+		stages := []string{"seenMs", "readMs", "handedMs", "observeMs", "observedMs", "plannedMs", "sentMs", "returnedMs"}
+		if msg == "config committed" {
+			stages = append(stages, "committedMs")
+		}
+		prev := -1.0
+		for _, k := range stages {
+			v, err := strconv.ParseFloat(fmt.Sprint(e.Data[k]), 64)
+			if err != nil || v < prev {
+				t.Errorf("%s: %s = %v after %.3f, want a number of ms in stage order", msg, k, e.Data[k], prev)
+			}
+			prev = v
+		}
+		if got := e.Data["readMs"]; got != "1.000" {
+			t.Errorf("%s: readMs %v, want 1.000 (Read is 1 ms after Seen)", msg, got)
+		}
+	}
 }

@@ -527,7 +527,9 @@ type Timing struct {
 	Committed time.Time `json:"committed,omitzero"`
 }
 
-// fields renders the stages as milliseconds from the first known one, for a log line.
+// fields renders the stages as milliseconds from the first known one, for a log line, and that
+// first stage's wall-clock time (stagesFrom, RFC 3339 with nanoseconds), so that a reader can put
+// the stages of agents on one host on a common time line (the line's own time has milliseconds).
 func (t Timing) fields() logrus.Fields {
 	start := t.Seen
 	for _, c := range []time.Time{t.Read, t.Handed, t.Observe} {
@@ -536,6 +538,9 @@ func (t Timing) fields() logrus.Fields {
 		}
 	}
 	f := logrus.Fields{}
+	if !start.IsZero() {
+		f["stagesFrom"] = start.Format(time.RFC3339Nano)
+	}
 	for _, st := range []struct {
 		name string
 		at   time.Time
