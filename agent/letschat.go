@@ -76,6 +76,7 @@ func newLetschatRole(cfg letschatConfig, o letschatOptions) (*letschatRole, erro
 		MinRestartInterval:  cfg.MinRestart,
 		StaggerInterval:     cfg.Stagger,
 		SettleDelay:         cfg.Settle,
+		NoSettle:            cfg.Settle == 0,
 		HealthyRun:          cfg.HealthyRun,
 		ReadyTimeout:        cfg.ReadyTimeout,
 		Probe:               probe,

@@ -67,7 +67,7 @@ func (c *letschatConfig) options() *optionSet {
 	s.Duration(&c.Stagger, "stagger", "RESTART_STAGGER", lcconfig.DefaultStaggerInterval, "restart slot per rank among Let's Chat instances")
 	s.Duration(&c.KillTimeout, "kill-timeout", "KILL_TIMEOUT", lcconfig.DefaultKillTimeout, "how long Let's Chat's process group may take to exit after SIGTERM before SIGKILL")
 	s.Duration(&c.MinRestart, "min-restart-interval", "MIN_RESTART_INTERVAL", lcconfig.DefaultMinRestartInterval, "least time from a start of Let's Chat to a policy restart")
-	s.Duration(&c.Settle, "settle-delay", "SETTLE_DELAY", lcconfig.DefaultSettleDelay, "how long a burst of membership changes is collected before acting")
+	s.Duration(&c.Settle, "settle-delay", "SETTLE_DELAY", lcconfig.DefaultSettleDelay, "how long a burst of membership changes is collected before acting (0: act on each change at once)")
 	s.Duration(&c.HealthyRun, "healthy-run", "LETSCHAT_HEALTHY_RUN", lcconfig.DefaultHealthyRun, "how long Let's Chat must have been ready for its crash count to reset")
 	s.String(&c.ReadyURL, "ready-url", "LETSCHAT_READY_URL", "", "Let's Chat URL whose answer means ready (empty: /login on its http.port; none: running is ready)")
 	s.Duration(&c.ReadyTimeout, "ready-timeout", "LETSCHAT_READY_TIMEOUT", lcconfig.DefaultReadyTimeout, "longest a restart waits for Let's Chat to be ready before another instance may restart")
@@ -100,7 +100,6 @@ func (c *letschatConfig) validate() error {
 		{"stagger", "RESTART_STAGGER", c.Stagger},
 		{"kill-timeout", "KILL_TIMEOUT", c.KillTimeout},
 		{"min-restart-interval", "MIN_RESTART_INTERVAL", c.MinRestart},
-		{"settle-delay", "SETTLE_DELAY", c.Settle},
 		{"healthy-run", "LETSCHAT_HEALTHY_RUN", c.HealthyRun},
 		{"ready-timeout", "LETSCHAT_READY_TIMEOUT", c.ReadyTimeout},
 	} {

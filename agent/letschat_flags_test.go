@@ -167,3 +167,25 @@ func TestLetschatCommand_SIGQUITStopsCleanly(t *testing.T) {
 func buildTestURI(c letschatConfig) (string, error) {
 	return lcconfig.BuildURI(lcconfig.MembersOf("h"), c.uriOptions())
 }
+
+// --settle-delay 0 is accepted and means no batching window (each change acts at once); a
+// negative delay is still refused, naming the flag and its variable.
+func TestLetschatConfig_settleDelayZero(t *testing.T) {
+	dir := t.TempDir()
+	var c letschatConfig
+	s := c.options()
+	if _, err := s.parse([]string{"--dir", dir, "--cookie-secret", testCookie, "--settle-delay", "0s"}, noEnv); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.validate(); err != nil {
+		t.Fatalf("--settle-delay 0 refused: %v", err)
+	}
+	if c.Settle != 0 {
+		t.Fatalf("settle %s, want 0", c.Settle)
+	}
+	var errb bytes.Buffer
+	args := []string{"letschat", "--dir", dir, "--cookie-secret", testCookie, "--metadata-url", "http://127.0.0.1:1/2016-07-29", "--settle-delay", "-1s"}
+	if code := run(args, noEnv, &bytes.Buffer{}, &errb); code != 2 || !strings.Contains(errb.String(), "--settle-delay") || !strings.Contains(errb.String(), "SETTLE_DELAY") {
+		t.Fatalf("negative settle delay: exit %d\n%s", code, errb.String())
+	}
+}

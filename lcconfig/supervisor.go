@@ -106,7 +106,8 @@ func NewSupervisor(cfg SupervisorConfig) (*Supervisor, error) {
 }
 
 // Update hands the supervisor the replica set's current members and this instance's rank. It
-// never blocks: bursts collapse and Run acts on the latest after SettleDelay. Members Let's
+// never blocks: bursts collapse and Run acts on the latest after SettleDelay (at once with
+// NoSettle). Members Let's
 // Chat's driver cannot use are dropped, each with a warning (logged when the dropped set
 // changes); when none is left it returns an error matching ErrNoHosts (and the *HostErrors) and
 // the last good URI stays.

@@ -66,6 +66,9 @@ type SupervisorConfig struct {
 	// SettleDelay collects a burst of updates into one decision: the first update of a burst
 	// waits this long; zero means DefaultSettleDelay.
 	SettleDelay time.Duration
+	// NoSettle adopts every update as soon as Run sees it, with no batching window (SettleDelay
+	// is then unused): updates that arrive while one is adopted still collapse into the latest.
+	NoSettle bool
 	// BackoffInitial is the wait before restarting a child that exited on its own, doubled per
 	// consecutive exit; zero means DefaultBackoffInitial. It also paces settings-write retries.
 	BackoffInitial time.Duration

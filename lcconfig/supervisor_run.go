@@ -38,6 +38,16 @@ func (s *Supervisor) Run(ctx context.Context) (exitCode int, err error) {
 		case sig := <-s.stopReq:
 			return s.shutdown(sig)
 		case <-s.trigger:
+			if s.cfg.NoSettle {
+				// No batching window: adopt now. A settings write that fails re-arms the
+				// settle timer as its retry backoff, as it does after a window.
+				s.settle.stop()
+				s.settleIsRetry = false
+				if err := s.afterAdopt(s.reconcile()); err != nil {
+					return 1, err
+				}
+				continue
+			}
 			// A fresh update must not wait out a long write-retry backoff.
 			if !s.settle.armed() || s.settleIsRetry {
 				s.settle.arm(s.cfg.SettleDelay)

@@ -477,3 +477,26 @@ func TestSupervisor_failedRestartIsRetried(t *testing.T) {
 	}
 	h.stop()
 }
+
+// With NoSettle an update is adopted as soon as Run sees it, without the batching window (here an
+// hour, which the test would never outlast), and a burst still ends on its latest membership.
+func TestSupervisor_noSettleAdoptsAtOnce(t *testing.T) {
+	h := newHarness(t, func(c *SupervisorConfig) {
+		c.Policy = RestartNever
+		c.SettleDelay = time.Hour
+		c.NoSettle = true
+	})
+	h.update(0, "10.0.0.1")
+	h.run()
+	h.waitStarts(1)
+	h.update(0, "10.0.0.2")
+	h.waitFor("the second URI adopted", func() bool { return len(h.eventsOf(EventURIChanged)) >= 2 })
+	for _, a := range []string{"10.0.0.3", "10.0.0.4", "10.0.0.5"} {
+		h.update(0, a)
+	}
+	want := Redact(uriOf(t, "10.0.0.5"))
+	h.waitFor("the burst's last URI adopted", func() bool { return h.sup.Status().URI == want })
+	if got := h.records("start"); len(got) != 1 {
+		t.Errorf("%d starts under the never policy, want 1", len(got))
+	}
+}
