@@ -280,12 +280,13 @@ type Observed struct {
 	Committed bool `json:"committed"`
 	// Status is replSetGetStatus from the same node as Config; nil when unreadable.
 	Status *ReplStatus `json:"status,omitempty"`
-	// Candidates holds each desired member's hello (and standing), read only when the local node
-	// has no config.
+	// Candidates holds desired members' hellos (and standings), read only when the local node
+	// has no config: the first few listed when they lead to the set's primary and its config,
+	// else every one. A member not in it has not been asked, which blocks initiation.
 	Candidates []NodeHello `json:"candidates,omitempty"`
 	// Peers holds the hello of each Desired.Peers address (mongods of the service that are not
-	// usable members), read only when the local node has no config; any of them with a config, or
-	// not answering, blocks initiation.
+	// usable members), read only when the local node has no config and the first candidates led
+	// to no config; any of them with a config, or not answering, blocks initiation.
 	Peers []NodeHello `json:"peers,omitempty"`
 	// Probed holds, on the primary's agent, what each listed member missing from the config
 	// answered to replSetGetConfig: only one known to be empty or to hold this set is added.
