@@ -62,6 +62,7 @@ func (s *Server) serveLongPoll(w http.ResponseWriter, r *http.Request, asJSON bo
 			wake = tick - time.Since(epoch)%tick
 		}
 		timer := time.NewTimer(wake)
+		s.park(1)
 		select {
 		case <-changed:
 		case <-timer.C:
@@ -69,12 +70,29 @@ func (s *Server) serveLongPoll(w http.ResponseWriter, r *http.Request, asJSON bo
 			// Unlike the real server, which lingers until the deadline, end with the client so
 			// that tests do not leak goroutines.
 			timer.Stop()
+			s.park(-1)
 			return
 		case <-stopped:
 			timer.Stop()
+			s.park(-1)
 			// The connection is gone with the server; make sure nothing is written.
 			panic(http.ErrAbortHandler)
 		}
+		s.park(-1)
 		timer.Stop()
 	}
+}
+
+func (s *Server) park(n int) {
+	s.mu.Lock()
+	s.parked += n
+	s.mu.Unlock()
+}
+
+// ParkedLongPolls is how many long-polls are waiting for the version to change: a benchmark that
+// wants every client watching before it changes the data waits until this reaches their number.
+func (s *Server) ParkedLongPolls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.parked
 }

@@ -133,3 +133,24 @@ func TestLongPollEndsOnStop(t *testing.T) {
 		t.Errorf("long-poll across Stop = %d %q, want a connection error", got.status, got.body)
 	}
 }
+
+// ParkedLongPolls counts the long-polls waiting for a change: each while it waits, none once a
+// change answered them, none for a poll that answered at once.
+func TestParkedLongPolls(t *testing.T) {
+	srv := metadatatest.StartT(t, metadatatest.Options{Tree: demoTree()})
+	c := newClient(t, "")
+	if n := srv.ParkedLongPolls(); n != 0 {
+		t.Fatalf("%d parked before any request", n)
+	}
+	receive(t, startPoll(t, c, srv.BaseURL()+"/version?wait=true&value=other&maxWait=100"))
+	if n := srv.ParkedLongPolls(); n != 0 {
+		t.Fatalf("%d parked after a poll answered at once", n)
+	}
+	url := srv.BaseURL() + "/version?wait=true&value=" + srv.Version() + "&maxWait=100"
+	a, b := startPoll(t, c, url), startPoll(t, newClient(t, ""), url)
+	waitFor(t, "two parked long-polls", func() bool { return srv.ParkedLongPolls() == 2 })
+	srv.Reload()
+	receive(t, a)
+	receive(t, b)
+	waitFor(t, "none parked after the change", func() bool { return srv.ParkedLongPolls() == 0 })
+}

@@ -57,6 +57,7 @@ type Server struct {
 	hasVersion   bool
 	versionSeq   int
 	changed      chan struct{} // closed and replaced whenever the version's string form changes
+	parked       int           // long-polls waiting for a change
 	metaHostUUID string
 	selves       map[string]Self
 	latency      time.Duration
