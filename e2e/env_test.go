@@ -155,6 +155,13 @@ func (e *env) mongoArgs(h *host) []string {
 	return append(args, e.opts.mongoFlags...)
 }
 
+// forgetNode stops watching the node at addr, crashed and removed for good: the probe no longer
+// reads it.
+func (e *env) forgetNode(addr string) {
+	e.started = slices.DeleteFunc(e.started, func(a string) bool { return a == addr })
+	e.probe.drop(addr)
+}
+
 // addHosts brings hosts up: mongod started, host and mongo container listed in metadata (one
 // version for all of them), then their agents.
 func (e *env) addHosts(hs ...*host) {

@@ -40,6 +40,17 @@ func (p *probe) client(addr string) (*mongo.Client, error) {
 	return c, nil
 }
 
+// drop closes the client of addr, a node that is gone for good.
+func (p *probe) drop(addr string) {
+	p.mu.Lock()
+	c := p.clients[addr]
+	delete(p.clients, addr)
+	p.mu.Unlock()
+	if c != nil {
+		_ = c.Disconnect(context.Background())
+	}
+}
+
 func (p *probe) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()

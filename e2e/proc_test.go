@@ -77,6 +77,9 @@ func (ps *procSet) start(name string, args []string, child ...string) *proc {
 		ps.t.Fatal(err)
 	}
 	p.cmd = exec.Command(agentBin, p.args...)
+	if x := os.Getenv("XAGENT_ENV"); x != "" {
+		p.cmd.Env = append(os.Environ(), x)
+	}
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	if err := p.cmd.Start(); err != nil {
 		logf.Close()

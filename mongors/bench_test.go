@@ -1,6 +1,7 @@
 package mongors_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -74,4 +75,74 @@ func BenchmarkConverge3to7(b *testing.B) {
 		ls.cluster.Close()
 		b.StartTimer()
 	}
+}
+
+// BenchmarkObservePrimary measures one Observe by the primary's agent against the emulator: of a
+// settled set of 3, and with a fourth listed node not in the config, which Observe probes with
+// replSetGetConfig (never adding a node of another set) while it reads the primary's config and
+// status — over a pool already open to that node, and over a fresh one (the first sight of a new
+// host: the driver dials, handshakes, and waits for its first check of the node).
+//
+//	go test -run '^$' -bench ObservePrimary ./mongors/
+func BenchmarkObservePrimary(b *testing.B) {
+	ls := newLiveSet(b, 4, liveLoop())
+	obs := ls.observer(ls.addrs[0])
+	for _, a := range ls.addrs[:3] {
+		ls.start(a)
+	}
+	ls.desire(ls.addrs[:3]...)
+	ls.waitFor(30*time.Second, obs, 3, ls.addrs[:3]...)
+	primary, _, _ := ls.primaryConfig(obs, ls.addrs[:3])
+	ls.stopAll() // the agents would add the fourth node
+	if err := ls.cluster.StartNode(ls.addrs[3]); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	newClient := func(b *testing.B) *mongors.DriverClient {
+		dc, err := mongors.NewDriverClient(connFor(primary))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := dc.Hello(ctx, primary); err != nil { // the local pool is warm, as in a running agent
+			b.Fatal(err)
+		}
+		return dc
+	}
+	closeClient := func(dc *mongors.DriverClient) {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		_ = dc.Close(cctx)
+	}
+	three, four := desiredOf(primary, ls.addrs[:3]...), desiredOf(primary, ls.addrs...)
+	check := func(b *testing.B, o mongors.Observed, probed bool) {
+		if o.Config == nil || !o.Committed || o.Status == nil || (probed && o.Probed[ls.addrs[3]].Standing != mongors.StandingEmpty) {
+			b.Fatalf("observe incomplete: %+v", o)
+		}
+	}
+	b.Run("settled", func(b *testing.B) {
+		dc := newClient(b)
+		defer closeClient(dc)
+		for b.Loop() {
+			check(b, mongors.Observe(ctx, dc, three), false)
+		}
+	})
+	b.Run("new member, open pool", func(b *testing.B) {
+		dc := newClient(b)
+		defer closeClient(dc)
+		mongors.Observe(ctx, dc, four)
+		for b.Loop() {
+			check(b, mongors.Observe(ctx, dc, four), true)
+		}
+	})
+	b.Run("new member, first sight", func(b *testing.B) {
+		for range b.N {
+			b.StopTimer()
+			dc := newClient(b)
+			b.StartTimer()
+			check(b, mongors.Observe(ctx, dc, four), true)
+			b.StopTimer()
+			closeClient(dc)
+			b.StartTimer()
+		}
+	})
 }
