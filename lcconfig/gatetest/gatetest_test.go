@@ -64,3 +64,64 @@ func TestGate(t *testing.T) {
 		t.Fatalf("cancelled context: %v", err)
 	}
 }
+
+var _ lcconfig.HandoverGate = (*gatetest.Instance)(nil)
+
+func TestGate_handover(t *testing.T) {
+	g := gatetest.New()
+	a, b, c := g.For("a"), g.For("b"), g.For("c")
+	ctx := context.Background()
+	if _, _, ok, err := b.Offered(ctx); ok || err != nil {
+		t.Fatalf("an offer with no holder: %v %v", ok, err)
+	}
+	// A plain hold offers nothing.
+	rel, err := a.Acquire(ctx, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok, _ := b.Offered(ctx); ok {
+		t.Fatal("a plain hold offered a handover")
+	}
+	rel()
+	rel, err = a.AcquireHandover(ctx, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok, _ := a.Offered(ctx); ok {
+		t.Fatal("the holder was offered its own place")
+	}
+	from, ref, ok, err := b.Offered(ctx)
+	if !ok || err != nil || from != "a" {
+		t.Fatalf("offer seen by b: %q %v %v", from, ok, err)
+	}
+	if succ, held, err := a.Successor(ctx); succ != "" || !held || err != nil {
+		t.Fatalf("successor before any claim: %q %v %v", succ, held, err)
+	}
+	if err := b.Claim(ctx, from, ref); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Claim(ctx, from, ref); !errors.Is(err, gatetest.ErrUnavailable) {
+		t.Fatalf("a second claim: %v", err)
+	}
+	if _, _, ok, _ := c.Offered(ctx); ok {
+		t.Fatal("a claimed offer is still offered")
+	}
+	if succ, held, err := a.Successor(ctx); succ != "b" || !held || err != nil {
+		t.Fatalf("successor: %q %v %v", succ, held, err)
+	}
+	rel()
+	if _, held, _ := a.Successor(ctx); held {
+		t.Fatal("still held after release")
+	}
+	if err := c.Claim(ctx, from, ref); !errors.Is(err, gatetest.ErrUnavailable) {
+		t.Fatalf("claim of a withdrawn offer: %v", err)
+	}
+	g.SetAvailable(false)
+	if _, _, _, err := b.Offered(ctx); !errors.Is(err, gatetest.ErrUnavailable) {
+		t.Fatalf("offered without a primary: %v", err)
+	}
+	holds := g.Holds()
+	if len(holds) != 2 || holds[0].Handover || !holds[1].Handover || holds[1].Successor != "b" || holds[1].Claimed.IsZero() {
+		t.Fatalf("holds %+v", holds)
+	}
+}
