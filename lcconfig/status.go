@@ -102,8 +102,9 @@ type Event struct {
 	// Serving is set on EventServing: whether this instance now takes traffic.
 	Serving bool `json:"serving,omitempty"`
 	// Peer is the other instance of a handover: the successor (on the instance that hands over)
-	// or the instance taken over from (on the successor).
+	// or the instance taken over from (on the successor, where Took is set).
 	Peer string `json:"peer,omitempty"`
+	Took bool   `json:"took,omitempty"`
 	// Detail says why, on EventServing and EventHandoverOff.
 	Detail string `json:"detail,omitempty"`
 }

@@ -391,7 +391,7 @@ func (s *Supervisor) onClaimDone(err error) {
 		return
 	}
 	s.log.WithField("from", from).Info("took over: this instance serves in its place")
-	s.emit(Event{Kind: EventHandover, Peer: from})
+	s.emit(Event{Kind: EventHandover, Peer: from, Took: true})
 }
 
 // stopStandby ends what active–standby runs in the background.
