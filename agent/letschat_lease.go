@@ -27,23 +27,27 @@ type leaseGate struct {
 	mu     sync.Mutex
 	lease  *restartlease.Lease
 	client *mongo.Client
-	holder string
+	seeds  []string // the client's seed list: the members metadata named when it was made
+	old    sync.WaitGroup // disconnections of replaced clients
 }
 
 var _ lcconfig.HandoverGate = (*leaseGate)(nil)
 
-// ensure connects the lease on the first snapshot that names this container and some members.
-// The driver follows the set's membership by itself from then on.
+// ensure connects the lease on the first snapshot that names this container and some members,
+// and moves it to a client seeded with the current members whenever they change: the driver
+// follows the set by itself, but only at its heartbeats, and a set whose members were all
+// replaced between two of them would leave it with no seed alive.
 func (g *leaseGate) ensure(hosts []string, own place) {
 	if own.Container == nil || len(hosts) == 0 {
 		return
 	}
+	seeds := slices.Sorted(slices.Values(hosts))
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.lease != nil {
+	if g.lease != nil && slices.Equal(seeds, g.seeds) {
 		return
 	}
-	o := options.Client().SetHosts(slices.Clone(hosts)).SetReplicaSet(g.cfg.ReplSet).
+	o := options.Client().SetHosts(seeds).SetReplicaSet(g.cfg.ReplSet).
 		SetServerSelectionTimeout(5 * time.Second).SetAppName("replset-agent letschat")
 	switch {
 	case g.cfg.AppPassword != "":
@@ -57,9 +61,21 @@ func (g *leaseGate) ensure(hosts []string, own place) {
 		g.log.WithError(err).Warn("restart lease: cannot set up a client for the replica set; policy restarts wait")
 		return
 	}
+	coll := client.Database(g.cfg.Database).Collection(restartlease.DefaultCollection)
+	if g.lease != nil {
+		old := g.client
+		g.lease.SetCollection(coll)
+		g.client, g.seeds = client, seeds
+		g.old.Go(func() { // whatever still runs on the old client fails and is retried on the new one
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = old.Disconnect(ctx)
+		})
+		return
+	}
 	name := own.Stack + "/" + g.cfg.LetschatService
 	lease, err := restartlease.New(restartlease.Config{
-		Collection: client.Database(g.cfg.Database).Collection(restartlease.DefaultCollection),
+		Collection: coll,
 		Name:       name,
 		Holder:     own.Container.UUID,
 		TTL:        g.cfg.LeaseTTL,
@@ -70,7 +86,7 @@ func (g *leaseGate) ensure(hosts []string, own place) {
 		g.log.WithError(err).Error("restart lease not set up")
 		return
 	}
-	g.lease, g.client, g.holder = lease, client, own.Container.UUID
+	g.lease, g.client, g.seeds = lease, client, seeds
 	g.log.WithFields(logrus.Fields{"lease": name, "holder": own.Container.Name, "database": g.cfg.Database, "collection": restartlease.DefaultCollection, "ttl": g.cfg.LeaseTTL.String()}).
 		Info("restart lease in the replica set: policy restarts of this service go one at a time through it")
 }
@@ -130,6 +146,7 @@ func (g *leaseGate) close() {
 	lease, client := g.lease, g.client
 	g.lease, g.client = nil, nil
 	g.mu.Unlock()
+	defer g.old.Wait()
 	if lease == nil {
 		return
 	}

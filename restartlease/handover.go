@@ -41,7 +41,7 @@ func (l *Lease) Offered(ctx context.Context) (from, ref string, ok bool, err err
 // Claim takes the offer of from's hold ref: written only if that hold still offers its place and
 // no one claimed it yet.
 func (l *Lease) Claim(ctx context.Context, from, ref string) error {
-	res, err := l.coll.UpdateOne(ctx,
+	res, err := l.collection().UpdateOne(ctx,
 		bson.D{{Key: "_id", Value: l.cfg.Name}, {Key: "holder", Value: from}, {Key: "token", Value: ref}, {Key: "handover", Value: true}, {Key: "successor", Value: ""}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "successor", Value: l.cfg.Holder}}}, {Key: "$inc", Value: bson.D{{Key: "counter", Value: int64(1)}}}})
 	if err != nil {

@@ -45,12 +45,12 @@ type Config struct {
 // Lease is one instance's handle on the lease; it implements lcconfig.HandoverGate. Its methods
 // may be called from any goroutine.
 type Lease struct {
-	cfg  Config
-	coll *mongo.Collection
-	log  logrus.FieldLogger
-	now  func() time.Time
+	cfg Config
+	log logrus.FieldLogger
+	now func() time.Time
 
 	mu   sync.Mutex
+	coll *mongo.Collection
 	obs  observation
 	hold *hold // the current hold; nil when none
 
@@ -91,15 +91,33 @@ func New(cfg Config) (*Lease, error) {
 		l.SetOutput(io.Discard)
 		cfg.Logger = l
 	}
-	coll := cfg.Collection.Database().Collection(cfg.Collection.Name(),
-		options.Collection().SetWriteConcern(writeconcern.Majority()).SetReadPreference(readpref.Primary()))
 	return &Lease{
 		cfg:    cfg,
-		coll:   coll,
+		coll:   majority(cfg.Collection),
 		log:    cfg.Logger.WithFields(logrus.Fields{"component": "restart-lease", "lease": cfg.Name}),
 		now:    time.Now,
 		closed: make(chan struct{}),
 	}, nil
+}
+
+// majority is c with w:majority writes and primary reads.
+func majority(c *mongo.Collection) *mongo.Collection {
+	return c.Database().Collection(c.Name(), options.Collection().SetWriteConcern(writeconcern.Majority()).SetReadPreference(readpref.Primary()))
+}
+
+// SetCollection moves the lease to c, the same collection through another client (one seeded
+// with the set's current members, when the old client's seeds are all gone): holds, renewals and
+// observations carry on.
+func (l *Lease) SetCollection(c *mongo.Collection) {
+	l.mu.Lock()
+	l.coll = majority(c)
+	l.mu.Unlock()
+}
+
+func (l *Lease) collection() *mongo.Collection {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.coll
 }
 
 // Close ends this instance's renewals and waits for writes in flight; a hold still held is given
@@ -160,13 +178,13 @@ func (l *Lease) acquire(ctx context.Context, holdFor time.Duration, handover boo
 	set := bson.D{{Key: "holder", Value: l.cfg.Holder}, {Key: "token", Value: token}, {Key: "ttl_ms", Value: l.cfg.TTL.Milliseconds()},
 		{Key: "handover", Value: handover}, {Key: "successor", Value: ""}}
 	if mv == moveInsert {
-		_, err = l.coll.InsertOne(ctx, append(bson.D{{Key: "_id", Value: l.cfg.Name}, {Key: "counter", Value: int64(1)}}, set...))
+		_, err = l.collection().InsertOne(ctx, append(bson.D{{Key: "_id", Value: l.cfg.Name}, {Key: "counter", Value: int64(1)}}, set...))
 		if mongo.IsDuplicateKeyError(err) {
 			return nil, unavailable("another instance created it first")
 		}
 	} else {
 		var res *mongo.UpdateResult
-		res, err = l.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: l.cfg.Name}, {Key: "counter", Value: doc.Counter}},
+		res, err = l.collection().UpdateOne(ctx, bson.D{{Key: "_id", Value: l.cfg.Name}, {Key: "counter", Value: doc.Counter}},
 			bson.D{{Key: "$set", Value: set}, {Key: "$inc", Value: bson.D{{Key: "counter", Value: int64(1)}}}})
 		if err == nil && res.MatchedCount == 0 {
 			return nil, unavailable("it changed while being taken")
@@ -210,7 +228,7 @@ func (l *Lease) renew(h *hold, holdFor time.Duration) {
 		case <-tick.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), every)
-		res, err := l.coll.UpdateOne(ctx, holdFilter(l.cfg.Name, l.cfg.Holder, h.token),
+		res, err := l.collection().UpdateOne(ctx, holdFilter(l.cfg.Name, l.cfg.Holder, h.token),
 			bson.D{{Key: "$inc", Value: bson.D{{Key: "counter", Value: int64(1)}}}})
 		cancel()
 		switch {
@@ -245,7 +263,7 @@ func (h *hold) end() { h.stopped.Do(func() { close(h.stop) }) }
 // write runs one conditional update whose failure only matters for the log (the lease expires
 // anyway).
 func (l *Lease) write(ctx context.Context, what string, filter, update bson.D) {
-	if _, err := l.coll.UpdateOne(ctx, filter, update); err != nil {
+	if _, err := l.collection().UpdateOne(ctx, filter, update); err != nil {
 		l.log.WithError(err).Info("restart lease " + what + " not written; it lapses after its TTL")
 	}
 }
@@ -253,7 +271,7 @@ func (l *Lease) write(ctx context.Context, what string, filter, update bson.D) {
 // read returns the lease document from the primary; nil when there is none.
 func (l *Lease) read(ctx context.Context) (*leaseDoc, error) {
 	var d leaseDoc
-	err := l.coll.FindOne(ctx, bson.D{{Key: "_id", Value: l.cfg.Name}}).Decode(&d)
+	err := l.collection().FindOne(ctx, bson.D{{Key: "_id", Value: l.cfg.Name}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, nil
 	}

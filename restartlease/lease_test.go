@@ -419,3 +419,22 @@ func TestLease_applicationUser(t *testing.T) {
 	rel()
 	acquireEventually(t, b, 30*time.Second)
 }
+
+// Moved to another client (the agent reseeds it when the members change), a hold keeps being
+// renewed and released through the new one; the old client may go.
+func TestLease_setCollection(t *testing.T) {
+	s := newSet(t, 1, false)
+	ttl := time.Second
+	a, b := s.lease(t, "a", ttl), s.lease(t, "b", ttl)
+	rel := mustAcquire(t, a, time.Hour)
+	old := a.collection().Database().Client()
+	a.SetCollection(s.client(t).Database("letschat").Collection(DefaultCollection))
+	if err := old.Disconnect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(3 * ttl); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		mustRefuse(t, b, "a renews it through its new client")
+	}
+	rel()
+	acquireEventually(t, b, 30*time.Second)
+}
