@@ -176,7 +176,7 @@ func TestSupervisor_activeStandbyHandover(t *testing.T) {
 		t.Errorf("%s stopped %s after the claim, before two handover delays", act, wait)
 	}
 	ea, eb := p.h(act).eventsOf(EventHandover), p.h(sb).eventsOf(EventHandover)
-	if len(ea) != 1 || len(eb) != 1 || ea[0].Peer != sb || eb[0].Peer != act {
+	if len(ea) != 1 || len(eb) != 1 || ea[0].Peer != sb || eb[0].Peer != act || ea[0].Took || !eb[0].Took {
 		t.Errorf("handover events %+v %+v", ea, eb)
 	}
 	// A second change: the roles are swapped, so the handover goes back.
