@@ -20,7 +20,6 @@ import (
 	"github.com/replset-agent/replset-agent/lcconfig"
 )
 
-
 // The catalog template is checked against the binary's own CLI: a renamed flag or env var must
 // break this test, not a user's stack.
 

@@ -27,7 +27,7 @@ type leaseGate struct {
 	mu     sync.Mutex
 	lease  *restartlease.Lease
 	client *mongo.Client
-	seeds  []string // the client's seed list: the members metadata named when it was made
+	seeds  []string       // the client's seed list: the members metadata named when it was made
 	old    sync.WaitGroup // disconnections of replaced clients
 }
 
@@ -124,10 +124,10 @@ func (g *leaseGate) Successor(ctx context.Context) (string, bool, error) {
 	return l.Successor(ctx)
 }
 
-func (g *leaseGate) Offered(ctx context.Context) (string, string, bool, error) {
+func (g *leaseGate) Offered(ctx context.Context) (string, string, string, error) {
 	l, err := g.get()
 	if err != nil {
-		return "", "", false, err
+		return "", "", "", err
 	}
 	return l.Offered(ctx)
 }

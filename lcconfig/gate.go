@@ -39,9 +39,10 @@ func (openGate) Acquire(context.Context, time.Duration) (func(), error) { return
 // real gate), never in metadata: both sides read the same record.
 //
 // The serving instance takes the gate with AcquireHandover, which also offers its place; a warm
-// standby that sees the offer (Offered) serves first and then claims it (Claim); the holder reads
+// standby that sees the offer (Offered) claims it (Claim) and serves from then on; the holder reads
 // who claimed it (Successor) and stops serving only once the successor has served long enough for
-// the load balancer to see it. Every method returns an error wrapping ErrGateUnavailable when the
+// the load balancer to see it. The other instances read the claim too (Offered), and do not start
+// serving on their own while it stands: the successor serves. Every method returns an error wrapping ErrGateUnavailable when the
 // store cannot decide (no primary), and must return when ctx ends.
 type HandoverGate interface {
 	RestartGate
@@ -52,10 +53,10 @@ type HandoverGate interface {
 	// has), and held false when this instance no longer holds the gate (its hold expired, or
 	// another instance took it over).
 	Successor(ctx context.Context) (successor string, held bool, err error)
-	// Offered returns the handover another instance offers and no one has claimed yet: the
-	// instance that offers its place, and ref, which names its hold for Claim (only the gate
-	// interprets it); ok is false when there is none.
-	Offered(ctx context.Context) (from, ref string, ok bool, err error)
+	// Offered returns the handover the gate's holder offers, if any: from is the instance that
+	// offers its place ("" when there is no offer), ref names its hold for Claim (only the gate
+	// interprets it), and successor is who claimed it ("" while no one has).
+	Offered(ctx context.Context) (from, ref, successor string, err error)
 	// Claim takes the offer Offered returned: this instance now serves in from's place. It fails,
 	// wrapping ErrGateUnavailable, when the offer was claimed by another instance or withdrawn.
 	Claim(ctx context.Context, from, ref string) error

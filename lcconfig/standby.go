@@ -114,7 +114,12 @@ type choice struct {
 //
 // Views that disagree or lag only make more instances serve for a while, never fewer: an
 // instance steps down only for one the load balancer has seen serving.
-func choose(v Instances, prev choice, now time.Time) choice {
+//
+// presumed, when not empty, is the successor of a handover in progress between two other
+// instances, as the restart gate says: an instance that does not serve leaves it the place as if
+// it were healthy already (metadata shows the instance that drains failing before it shows the
+// successor passing).
+func choose(v Instances, prev choice, now time.Time, presumed string) choice {
 	self, listed := v.find(v.Self)
 	if v.Self == "" || !listed {
 		return choice{why: "this instance is not listed"}
@@ -124,6 +129,9 @@ func choose(v Instances, prev choice, now time.Time) choice {
 		for _, o := range others {
 			if o.Health == Healthy {
 				return choice{why: "instance " + o.ID + " serves"}
+			}
+			if o.ID == presumed {
+				return choice{why: "instance " + o.ID + " takes over in a handover"}
 			}
 		}
 		return choice{chosen: true, why: "no other instance serves"}

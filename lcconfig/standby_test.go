@@ -41,6 +41,7 @@ func TestChoose(t *testing.T) {
 		name         string
 		view         Instances
 		prev         choice
+		presumed     string
 		chosen       bool
 		wantSuspects []string
 	}{
@@ -57,6 +58,24 @@ func TestChoose(t *testing.T) {
 			name:   "start-up: no one passes the check yet, so everyone serves",
 			view:   Instances{Self: b, All: []Instance{inst(a, 1, HealthUnknown), inst(b, 2, HealthUnknown), inst(c, 3, HealthUnknown)}},
 			chosen: true,
+		},
+		{
+			name:     "a handover between two others runs: a standby leaves the place to its successor",
+			view:     Instances{Self: c, All: []Instance{inst(a, 1, Unhealthy), inst(b, 2, Unhealthy), inst(c, 3, Unhealthy)}},
+			presumed: b,
+		},
+		{
+			name:     "a successor that left is presumed nothing",
+			view:     Instances{Self: c, All: []Instance{inst(a, 1, Unhealthy), inst(c, 3, Unhealthy)}},
+			presumed: b,
+			chosen:   true,
+		},
+		{
+			name:     "a serving instance does not step down for a presumed successor",
+			view:     Instances{Self: a, All: []Instance{inst(a, 1, Healthy), inst(b, 2, Unhealthy)}},
+			prev:     choice{chosen: true},
+			presumed: b,
+			chosen:   true,
 		},
 		{
 			name: "a standby stays one while another serves",
@@ -140,7 +159,7 @@ func TestChoose(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := choose(tc.view, tc.prev, now)
+			got := choose(tc.view, tc.prev, now, tc.presumed)
 			if got.chosen != tc.chosen {
 				t.Fatalf("chosen = %v (%s), want %v", got.chosen, got.why, tc.chosen)
 			}
@@ -166,7 +185,7 @@ func TestClaimChoice(t *testing.T) {
 	}
 	// Right after the claim, metadata still shows the replaced instance serving: the successor
 	// must not step down for it.
-	if next := choose(v, got, now); !next.chosen {
+	if next := choose(v, got, now, ""); !next.chosen {
 		t.Fatalf("the successor stepped down for the instance it replaces: %s", next.why)
 	}
 }
@@ -182,7 +201,7 @@ func TestChoose_agreesOnOne(t *testing.T) {
 		chosen := 0
 		for _, self := range all {
 			prev := choice{chosen: self.Health == Healthy}
-			if choose(Instances{Self: self.ID, All: all}, prev, time.Now()).chosen {
+			if choose(Instances{Self: self.ID, All: all}, prev, time.Now(), "").chosen {
 				chosen++
 			}
 		}

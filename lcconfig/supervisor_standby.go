@@ -69,19 +69,20 @@ type handoverRun struct {
 
 // offerAnswer is HandoverGate.Offered's answer.
 type offerAnswer struct {
-	from, ref string
-	ok        bool
-	err       error
+	from, ref, successor string
+	err                  error
 }
 
-// offerPoll is a standby's periodic look for another instance's offer, and its claim.
+// offerPoll is an instance's periodic look at the gate's offer, and its claim.
 type offerPoll struct {
 	timer alarm
 	look  *call[offerAnswer]
 	claim *call[error]
 	from  string // whose offer the claim in flight takes
-	// before is the choice before the claim, restored when the claim fails.
-	before choice
+	// presumed is the successor of another instance's handover, as last read: it serves, so this
+	// instance does not start serving on its own while the handover runs (metadata shows the
+	// instance that drains failing before it shows the successor passing).
+	presumed string
 }
 
 func (s *Supervisor) handoverGate() HandoverGate {
@@ -134,11 +135,8 @@ func (s *Supervisor) rechoose() {
 		// An instance whose child does not serve gives its place up: when it is back, it serves
 		// only if no other instance does by then.
 		s.setChoice(choice{why: "its child is not ready"})
-	case s.offers.claim != nil:
-		// Serving already while the claim is written: the successor is never later than its claim.
-		s.setChoice(s.choice)
 	default:
-		s.setChoice(choose(s.view, s.choice, time.Now()))
+		s.setChoice(choose(s.view, s.choice, time.Now(), s.offers.presumed))
 	}
 }
 
@@ -334,7 +332,7 @@ func (s *Supervisor) endHandover(why string, retry bool) {
 	}
 }
 
-// offerTimer, offerLook and claimDone are the standby's channels, or nil.
+// offerTimer, offerLook and claimDone are the offer poll's channels, or nil.
 func (s *Supervisor) offerTimer() <-chan time.Time  { return s.offers.timer.fired() }
 func (s *Supervisor) offerLook() <-chan offerAnswer { return s.offers.look.ch() }
 func (s *Supervisor) claimDone() <-chan error       { return s.offers.claim.ch() }
@@ -351,45 +349,56 @@ func (s *Supervisor) canClaim() bool {
 		s.ho == nil && !s.handedOver && s.offers.claim == nil
 }
 
-// onOfferTimer looks for an offer when this instance could take it.
+// onOfferTimer reads the gate's offer, unless this instance holds the gate itself.
 func (s *Supervisor) onOfferTimer(ctx context.Context) {
 	s.offers.timer.arm(s.cfg.HandoverPoll)
-	if s.offers.look != nil || !s.canClaim() {
+	if s.offers.look != nil || s.offers.claim != nil || s.ho != nil || s.hold != nil || s.handedOver {
 		return
 	}
 	g := s.handoverGate()
 	s.offers.look = startCall(ctx, s.cfg.GateTimeout, func(ctx context.Context) offerAnswer {
-		from, ref, ok, err := g.Offered(ctx)
-		return offerAnswer{from: from, ref: ref, ok: ok, err: err}
+		from, ref, successor, err := g.Offered(ctx)
+		return offerAnswer{from: from, ref: ref, successor: successor, err: err}
 	})
 }
 
-// onOfferLook claims an offer: this instance serves first, then writes its claim.
+// onOfferLook notes another instance's handover and its successor, and claims an unclaimed
+// offer when this instance can take the place. The claim comes first and serving after it: a
+// claim that loses the race never makes this instance serve for a moment (the load balancer's
+// check could see that moment, and others step down for what it sees).
 func (s *Supervisor) onOfferLook(ctx context.Context, a offerAnswer) {
 	s.offers.look.cancel()
 	s.offers.look = nil
-	if a.err != nil || !a.ok || a.from == s.view.Self || !s.canClaim() {
+	self := s.view.Self
+	presumed := ""
+	if a.err == nil && a.from != "" && a.from != self && a.successor != "" && a.successor != self {
+		presumed = a.successor
+	}
+	if presumed != s.offers.presumed {
+		s.offers.presumed = presumed
+		s.rechoose()
+	}
+	if a.err != nil || a.from == "" || a.from == self || a.successor != "" || !s.canClaim() {
 		return
 	}
-	s.offers.from, s.offers.before = a.from, s.choice
-	s.setChoice(claimChoice(s.view, time.Now().Add(s.cfg.suspectFor())))
+	s.offers.from = a.from
 	g := s.handoverGate()
 	from, ref := a.from, a.ref
 	s.offers.claim = startCall(ctx, s.cfg.GateTimeout, func(ctx context.Context) error { return g.Claim(ctx, from, ref) })
-	s.log.WithField("from", a.from).Info("an instance offers its place for its restart; serving and claiming it")
+	s.log.WithField("from", a.from).Info("an instance offers its place for its restart; claiming it")
 }
 
-// onClaimDone acts on the claim's outcome.
+// onClaimDone acts on the claim's outcome: taken, this instance serves from now on.
 func (s *Supervisor) onClaimDone(err error) {
 	s.offers.claim.cancel()
 	s.offers.claim = nil
 	from := s.offers.from
 	if err != nil {
 		s.log.WithError(err).WithField("from", from).Info("claim not taken")
-		s.choice = s.offers.before
-		s.rechoose()
 		return
 	}
+	s.setChoice(claimChoice(s.view, time.Now().Add(s.cfg.suspectFor())))
+	s.rechoose() // the child's readiness still decides: one that went away meanwhile fails its check
 	s.log.WithField("from", from).Info("took over: this instance serves in its place")
 	s.emit(Event{Kind: EventHandover, Peer: from, Took: true})
 }

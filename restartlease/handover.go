@@ -25,17 +25,17 @@ func (l *Lease) Successor(ctx context.Context) (string, bool, error) {
 	return doc.Successor, true, nil
 }
 
-// Offered returns another instance's unclaimed offer of its place, if the lease holds one; ref is
-// the offer's hold token.
-func (l *Lease) Offered(ctx context.Context) (from, ref string, ok bool, err error) {
+// Offered returns the holder's offer of its place, if the lease holds one: ref is its hold token,
+// successor who claimed it ("" while no one has).
+func (l *Lease) Offered(ctx context.Context) (from, ref, successor string, err error) {
 	doc, err := l.read(ctx)
 	if err != nil {
-		return "", "", false, unavailable("cannot read the lease: %v", err)
+		return "", "", "", unavailable("cannot read the lease: %v", err)
 	}
-	if doc == nil || doc.Holder == "" || doc.Holder == l.cfg.Holder || !doc.Handover || doc.Successor != "" {
-		return "", "", false, nil
+	if doc == nil || doc.Holder == "" || !doc.Handover {
+		return "", "", "", nil
 	}
-	return doc.Holder, doc.Token, true, nil
+	return doc.Holder, doc.Token, doc.Successor, nil
 }
 
 // Claim takes the offer of from's hold ref: written only if that hold still offers its place and

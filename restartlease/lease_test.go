@@ -347,19 +347,16 @@ func TestLease_handover(t *testing.T) {
 	a, b, c := s.lease(t, "a", time.Hour), s.lease(t, "b", time.Hour), s.lease(t, "c", time.Hour)
 	ctx, cancel := ctxT(30 * time.Second)
 	defer cancel()
-	if _, _, ok, err := b.Offered(ctx); ok || err != nil {
-		t.Fatalf("an offer before any hold: %v %v", ok, err)
+	if from, _, _, err := b.Offered(ctx); from != "" || err != nil {
+		t.Fatalf("an offer before any hold: %q %v", from, err)
 	}
 	rel, err := a.AcquireHandover(ctx, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, ok, _ := a.Offered(ctx); ok {
-		t.Fatal("the holder was offered its own place")
-	}
-	from, ref, ok, err := b.Offered(ctx)
-	if !ok || err != nil || from != "a" || ref == "" {
-		t.Fatalf("offer seen by b: %q %q %v %v", from, ref, ok, err)
+	from, ref, succ, err := b.Offered(ctx)
+	if err != nil || from != "a" || ref == "" || succ != "" {
+		t.Fatalf("offer seen by b: %q %q %q %v", from, ref, succ, err)
 	}
 	if succ, held, err := a.Successor(ctx); succ != "" || !held || err != nil {
 		t.Fatalf("before the claim: %q %v %v", succ, held, err)
@@ -370,8 +367,8 @@ func TestLease_handover(t *testing.T) {
 	if err := c.Claim(ctx, from, ref); !errors.Is(err, lcconfig.ErrGateUnavailable) {
 		t.Fatalf("a second claim: %v", err)
 	}
-	if _, _, ok, _ := c.Offered(ctx); ok {
-		t.Fatal("a claimed offer is still offered")
+	if from, _, succ, _ := c.Offered(ctx); from != "a" || succ != "b" {
+		t.Fatalf("the claim reads %q claimed by %q", from, succ)
 	}
 	if succ, held, err := a.Successor(ctx); succ != "b" || !held || err != nil {
 		t.Fatalf("after the claim: %q %v %v", succ, held, err)
@@ -382,7 +379,7 @@ func TestLease_handover(t *testing.T) {
 		t.Fatal("an old offer was claimable after its hold ended")
 	}
 	// A plain hold offers nothing.
-	if _, _, ok, _ := c.Offered(ctx); ok {
+	if from, _, _, _ := c.Offered(ctx); from != "" {
 		t.Fatal("a plain hold offered a handover")
 	}
 	relB()
@@ -409,9 +406,9 @@ func TestLease_applicationUser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the application user cannot take the lease: %v", err)
 	}
-	from, ref, ok, err := b.Offered(ctx)
-	if !ok || err != nil {
-		t.Fatalf("offered: %v %v", ok, err)
+	from, ref, _, err := b.Offered(ctx)
+	if from == "" || err != nil {
+		t.Fatalf("offered: %q %v", from, err)
 	}
 	if err := b.Claim(ctx, from, ref); err != nil {
 		t.Fatal(err)

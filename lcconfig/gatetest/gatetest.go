@@ -147,23 +147,23 @@ func (ig *Instance) Successor(ctx context.Context) (string, bool, error) {
 	return g.holds[cur.index].Successor, true, nil
 }
 
-// Offered returns another holder's unclaimed offer, if any.
-func (ig *Instance) Offered(ctx context.Context) (from, ref string, ok bool, err error) {
+// Offered returns the holder's offer, if any, with who claimed it.
+func (ig *Instance) Offered(ctx context.Context) (from, ref, successor string, err error) {
 	if err := ig.check(ctx); err != nil {
-		return "", "", false, err
+		return "", "", "", err
 	}
 	g := ig.g
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.expireLocked(time.Now())
 	if g.current == nil {
-		return "", "", false, nil
+		return "", "", "", nil
 	}
 	h := g.holds[g.current.index]
-	if !h.Handover || h.Successor != "" || h.Holder == ig.holder {
-		return "", "", false, nil
+	if !h.Handover {
+		return "", "", "", nil
 	}
-	return h.Holder, g.current.ref(), true, nil
+	return h.Holder, g.current.ref(), h.Successor, nil
 }
 
 // Claim takes the offer of from, named ref by Offered, if it still stands unclaimed.

@@ -71,15 +71,15 @@ func TestGate_handover(t *testing.T) {
 	g := gatetest.New()
 	a, b, c := g.For("a"), g.For("b"), g.For("c")
 	ctx := context.Background()
-	if _, _, ok, err := b.Offered(ctx); ok || err != nil {
-		t.Fatalf("an offer with no holder: %v %v", ok, err)
+	if from, _, _, err := b.Offered(ctx); from != "" || err != nil {
+		t.Fatalf("an offer with no holder: %q %v", from, err)
 	}
 	// A plain hold offers nothing.
 	rel, err := a.Acquire(ctx, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, ok, _ := b.Offered(ctx); ok {
+	if from, _, _, _ := b.Offered(ctx); from != "" {
 		t.Fatal("a plain hold offered a handover")
 	}
 	rel()
@@ -87,12 +87,9 @@ func TestGate_handover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, ok, _ := a.Offered(ctx); ok {
-		t.Fatal("the holder was offered its own place")
-	}
-	from, ref, ok, err := b.Offered(ctx)
-	if !ok || err != nil || from != "a" {
-		t.Fatalf("offer seen by b: %q %v %v", from, ok, err)
+	from, ref, succ, err := b.Offered(ctx)
+	if err != nil || from != "a" || ref == "" || succ != "" {
+		t.Fatalf("offer seen by b: %q %q %q %v", from, ref, succ, err)
 	}
 	if succ, held, err := a.Successor(ctx); succ != "" || !held || err != nil {
 		t.Fatalf("successor before any claim: %q %v %v", succ, held, err)
@@ -103,8 +100,8 @@ func TestGate_handover(t *testing.T) {
 	if err := c.Claim(ctx, from, ref); !errors.Is(err, gatetest.ErrUnavailable) {
 		t.Fatalf("a second claim: %v", err)
 	}
-	if _, _, ok, _ := c.Offered(ctx); ok {
-		t.Fatal("a claimed offer is still offered")
+	if from, _, succ, _ := c.Offered(ctx); from != "a" || succ != "b" {
+		t.Fatalf("the claimed offer reads %q claimed by %q", from, succ)
 	}
 	if succ, held, err := a.Successor(ctx); succ != "b" || !held || err != nil {
 		t.Fatalf("successor: %q %v %v", succ, held, err)
@@ -115,6 +112,9 @@ func TestGate_handover(t *testing.T) {
 	}
 	if err := c.Claim(ctx, from, ref); !errors.Is(err, gatetest.ErrUnavailable) {
 		t.Fatalf("claim of a withdrawn offer: %v", err)
+	}
+	if from, _, _, _ := c.Offered(ctx); from != "" {
+		t.Fatal("an offer outlived its hold")
 	}
 	g.SetAvailable(false)
 	if _, _, _, err := b.Offered(ctx); !errors.Is(err, gatetest.ErrUnavailable) {
