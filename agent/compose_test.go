@@ -13,8 +13,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/replset-agent/replset-agent/lcconfig"
 )
 
 // The catalog template is checked against the binary's own CLI: a renamed flag or env var must
@@ -572,5 +575,66 @@ func TestEnumQuestionDefaults(t *testing.T) {
 				t.Errorf("question %s: default %q is not one of %v", q.Variable, d, q.Options)
 			}
 		}
+	}
+}
+
+// Active–standby in the template: the load balancer routes by the Let's Chat health check, so it
+// must be the agent's /readyz on the port the agent listens on; a failing standby must never be
+// recreated; and the handover delay must cover the time the load balancer takes to act on a
+// change of /readyz (interval × the larger threshold + the timeout).
+func TestComposeActiveStandby(t *testing.T) {
+	c, r, answers := loadTemplate(t)
+	lc := c.Services["letschat"]
+	if got := substitute(lc.Environment["LETSCHAT_INSTANCES"], answers); got != string(lcconfig.ActiveStandby) {
+		t.Errorf("LETSCHAT_INSTANCES defaults to %q, want active-standby", got)
+	}
+	var q *catalogQuestion
+	for i := range r.Catalog.Questions {
+		if r.Catalog.Questions[i].Variable == "letschat_instances" {
+			q = &r.Catalog.Questions[i]
+		}
+	}
+	if q == nil || q.Type != "enum" || !slices.Equal(slices.Sorted(slices.Values(q.Options)), []string{"active-standby", "all-active"}) {
+		t.Fatalf("question letschat_instances: %+v", q)
+	}
+	hc, _ := r.Services["letschat"]["health_check"].(map[string]any)
+	if hc == nil {
+		t.Fatal("letschat has no health check")
+	}
+	listen := lc.Environment["LISTEN_ADDRESS"]
+	if port := yamlScalar(hc["port"]); !strings.HasSuffix(listen, ":"+port) {
+		t.Errorf("letschat health check port %s is not the agent's LISTEN_ADDRESS %q", port, listen)
+	}
+	if rl := yamlScalar(hc["request_line"]); !regexp.MustCompile(`^GET /readyz HTTP/1\.[01]$`).MatchString(rl) {
+		t.Errorf("letschat health check %q does not ask the agent's /readyz", rl)
+	}
+	if s := yamlScalar(hc["strategy"]); s != "none" {
+		t.Errorf("letschat health check strategy %q: a standby fails the check by design and must not be recreated", s)
+	}
+	ms := func(k string) time.Duration {
+		n, err := strconv.Atoi(yamlScalar(hc[k]))
+		if err != nil || n <= 0 {
+			t.Fatalf("letschat health check %s = %v", k, hc[k])
+		}
+		return time.Duration(n) * time.Millisecond
+	}
+	threshold := func(k string) int {
+		n, err := strconv.Atoi(yamlScalar(hc[k]))
+		if err != nil || n <= 0 {
+			t.Fatalf("letschat health check %s = %v", k, hc[k])
+		}
+		return n
+	}
+	react := time.Duration(max(threshold("healthy_threshold"), threshold("unhealthy_threshold")))*ms("interval") + ms("response_timeout")
+	delay, err := time.ParseDuration(lc.Environment["LETSCHAT_HANDOVER_DELAY"])
+	if err != nil {
+		t.Fatalf("LETSCHAT_HANDOVER_DELAY: %v", err)
+	}
+	if delay < react {
+		t.Errorf("LETSCHAT_HANDOVER_DELAY %s is shorter than the load balancer's reaction, %s", delay, react)
+	}
+	// The load balancer sends users to Let's Chat's port, not the agent's.
+	if lb := yamlScalar(r.Services["lb"]["lb_config"]); !strings.Contains(lb, "target_port: 8080") {
+		t.Errorf("the load balancer does not target Let's Chat's port 8080:\n%s", lb)
 	}
 }

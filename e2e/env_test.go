@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -85,6 +86,9 @@ type env struct {
 	lcIPs   []string
 	lcs     []*lcAgent
 	writer  *writer
+	// mu serializes changes to tree and its publication for a test that also changes it from
+	// another goroutine (the health checker of letschat_invariant_test.go); others need not lock.
+	mu sync.Mutex
 }
 
 func newEnv(t testing.TB, opts envOptions) *env {
