@@ -341,14 +341,17 @@ func (d *DriverClient) setRefused(addr string, refused bool) {
 	}
 }
 
-// LoginRefused lists the nodes that last refused the login and are used without it (see
-// ConnConfig.LoginFallback), sorted.
+// LoginRefused lists, sorted, the nodes that refused the login within the last LoginRetry and
+// are used without it (see ConnConfig.LoginFallback); an older refusal is tried again at the
+// node's next command.
 func (d *DriverClient) LoginRefused() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	out := make([]string, 0, len(d.refused))
-	for a := range d.refused {
-		out = append(out, a)
+	for a, at := range d.refused {
+		if time.Since(at) < d.cfg.LoginRetry {
+			out = append(out, a)
+		}
 	}
 	sort.Strings(out)
 	return out
