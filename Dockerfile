@@ -1,5 +1,6 @@
-# replset-agent image: one static binary, nothing else. The mongo-agent sidekick runs it directly; the
-# agent-install sidekick copies it into a shared volume for the stock Let's Chat image.
+# replset-agent image: one static binary, nothing else. The install sidekicks (mongo-agent-install,
+# agent-install) copy it into a shared volume, from which it is the entrypoint of the stock mongo and
+# Let's Chat images.
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -22,8 +23,8 @@ COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certifica
 # binary even before the install command has run (Rancher starts the app once the sidekick has
 # started, not finished), and the volume inherits the ownership, so the non-root install can keep it
 # current. No VOLUME instruction: it would give every container of this image an anonymous volume,
-# the long-running mongo-agent sidekick included, which shares nothing — one stray volume per host
-# and per upgrade.
+# also where the image runs on its own (`status`, or `mongo` beside a mongod of your own), which
+# shares nothing — one stray volume per host and per upgrade.
 COPY --from=build --chown=65532:65532 /out/opt/replset-agent /opt/replset-agent
 COPY --from=build --chown=65532:65532 /out/replset-agent /opt/replset-agent/replset-agent
 USER 65532:65532

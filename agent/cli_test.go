@@ -117,6 +117,12 @@ func TestBadInvocations(t *testing.T) {
 		{"unknown flag", []string{"status", "--colour"}, nil, []string{"colour"}},
 		{"bad metadata size", []string{"mongo", "--metadata-max-bytes", "lots"}, nil, []string{"--metadata-max-bytes", "METADATA_MAX_BYTES", "64MiB"}},
 		{"zero metadata size env", []string{"letschat"}, map[string]string{"METADATA_MAX_BYTES": "0"}, []string{"METADATA_MAX_BYTES", "positive size"}},
+		{"admin without a password", []string{"mongo", "--username", "admin", "--app-password", "a"}, nil, []string{"--username", "MONGO_USERNAME", "--password-file", "MONGO_PASSWORD_FILE"}},
+		{"admin without Let's Chat's password", []string{"mongo", "--username", "admin", "--password", "p"}, nil, []string{"--app-password-file", "LETSCHAT_DB_PASSWORD_FILE"}},
+		{"bad database", []string{"mongo", "--database", "let chat"}, nil, []string{"--database", "LETSCHAT_DATABASE"}},
+		{"empty database", []string{"status"}, map[string]string{"LETSCHAT_DATABASE": ""}, []string{"--database", "LETSCHAT_DATABASE"}},
+		{"bad mongo source IP", []string{"mongo", "--mongo-source-ip", "host1"}, nil, []string{"--mongo-source-ip", "MONGO_SOURCE_IP"}},
+		{"bad mongo source IP env", []string{"status"}, map[string]string{"MONGO_SOURCE_IP": "1.2.3"}, []string{"--mongo-source-ip", "MONGO_SOURCE_IP"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -153,7 +159,7 @@ func TestCredentialsFromFiles(t *testing.T) {
 	os.WriteFile(dir+"/user", []byte("chat\n"), 0o600)
 	os.WriteFile(dir+"/pw", []byte("p@ss word\r\n"), 0o600)
 	var c mongoConfig
-	if _, err := c.options().parse(nil, envMap(map[string]string{"MONGO_USERNAME_FILE": dir + "/user", "MONGO_PASSWORD_FILE": dir + "/pw"})); err != nil {
+	if _, err := c.options().parse(nil, envMap(map[string]string{"MONGO_USERNAME_FILE": dir + "/user", "MONGO_PASSWORD_FILE": dir + "/pw", "LETSCHAT_DB_PASSWORD": "app"})); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.validate(); err != nil {

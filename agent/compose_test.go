@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -13,8 +14,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"text/template"
+	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/replset-agent/replset-agent/lcconfig"
 )
 
 // The catalog template is checked against the binary's own CLI: a renamed flag or env var must
@@ -23,6 +28,9 @@ import (
 type composeFile struct {
 	Version  string                    `yaml:"version"`
 	Services map[string]composeService `yaml:"services"`
+	// Secrets are the stack's Rancher secrets (rancher-compose-executor's SecretConfig: file or
+	// external, both strings).
+	Secrets map[string]map[string]any `yaml:"secrets"`
 }
 
 type composeService struct {
@@ -34,6 +42,18 @@ type composeService struct {
 	Labels      map[string]string `yaml:"labels"`
 	VolumesFrom []string          `yaml:"volumes_from"`
 	Volumes     []string          `yaml:"volumes"`
+	// Secrets mount Rancher secrets under /run/secrets/<target> (rancher-compose-executor's
+	// SecretReference: source, target, uid and gid strings; mode a string, which every 1.6
+	// executor reads, or from v0.14 on an octal int).
+	Secrets []composeSecret `yaml:"secrets"`
+}
+
+type composeSecret struct {
+	Source string `yaml:"source"`
+	Target string `yaml:"target"`
+	UID    any    `yaml:"uid"`
+	GID    any    `yaml:"gid"`
+	Mode   any    `yaml:"mode"`
 }
 
 type rancherCompose struct {
@@ -55,9 +75,22 @@ type catalogQuestion struct {
 	Options  []string `yaml:"options"`
 }
 
-var templateVar = regexp.MustCompile(`\$\{([a-zA-Z0-9_]+)\}`)
+var (
+	templateVar = regexp.MustCompile(`\$\{([a-zA-Z0-9_]+)\}`)
+	valuesVar   = regexp.MustCompile(`\.Values\.([a-zA-Z0-9_]+)`)
+)
 
+// loadTemplate reads the root compose files with the questions' default answers.
 func loadTemplate(t *testing.T) (composeFile, rancherCompose, map[string]string) {
+	t.Helper()
+	return loadTemplateWith(t, nil)
+}
+
+// loadTemplateWith reads the root compose files as Rancher 1.6's stack executor does
+// (rancher-compose-executor, template.Apply): first a Go template over the raw text with the
+// answers as .Values (here with missingkey=error, so that every value the template reads is a
+// question), then YAML. answers are the questions' defaults, with set's values instead.
+func loadTemplateWith(t *testing.T, set map[string]string) (composeFile, rancherCompose, map[string]string) {
 	t.Helper()
 	dc, err := os.ReadFile("../docker-compose.yml")
 	if err != nil {
@@ -67,10 +100,6 @@ func loadTemplate(t *testing.T) (composeFile, rancherCompose, map[string]string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var c composeFile
-	if err := yaml.Unmarshal(dc, &c); err != nil {
-		t.Fatalf("docker-compose.yml: %v", err)
-	}
 	var r rancherCompose
 	if err := yaml.Unmarshal(rc, &r); err != nil {
 		t.Fatalf("rancher-compose.yml: %v", err)
@@ -79,15 +108,43 @@ func loadTemplate(t *testing.T) (composeFile, rancherCompose, map[string]string)
 	for _, q := range r.Catalog.Questions {
 		answers[q.Variable] = strings.TrimSpace(strings.Trim(yamlScalar(q.Default), "'"))
 	}
-	// Every ${var} must be a question, or Rancher substitutes an empty string silently.
+	for k, v := range set {
+		if _, ok := answers[k]; !ok {
+			t.Fatalf("no question %s", k)
+		}
+		answers[k] = v
+	}
+	// Every ${var} and .Values.var must be a question, or Rancher substitutes an empty string
+	// silently.
 	for name, b := range map[string][]byte{"docker-compose.yml": dc, "rancher-compose.yml": rc} {
-		for _, m := range templateVar.FindAllStringSubmatch(string(b), -1) {
-			if _, ok := answers[m[1]]; !ok {
-				t.Errorf("%s uses ${%s}, which no question defines", name, m[1])
+		for _, re := range []*regexp.Regexp{templateVar, valuesVar} {
+			for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+				if _, ok := answers[m[1]]; !ok {
+					t.Errorf("%s uses %s, which no question defines", name, m[0])
+				}
 			}
 		}
 	}
+	rendered := renderTemplate(t, "docker-compose.yml", dc, answers)
+	var c composeFile
+	if err := yaml.Unmarshal(rendered, &c); err != nil {
+		t.Fatalf("docker-compose.yml rendered with %v: %v\n%s", set, err, rendered)
+	}
 	return c, r, answers
+}
+
+// renderTemplate applies the executor's templating to a compose file.
+func renderTemplate(t *testing.T, name string, b []byte, answers map[string]string) []byte {
+	t.Helper()
+	tpl, err := template.New(name).Option("missingkey=error").Parse(string(b))
+	if err != nil {
+		t.Fatalf("%s is not a valid Go template: %v", name, err)
+	}
+	var out bytes.Buffer
+	if err := tpl.Execute(&out, map[string]any{"Values": answers}); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return out.Bytes()
 }
 
 func yamlScalar(v any) string {
@@ -121,52 +178,160 @@ func words(v any) []string {
 	return nil
 }
 
+// secretsAnswers are the two ways the template takes its secrets: Rancher secrets (the default)
+// and the password questions, filled in here as a user would.
+var secretsAnswers = map[string]map[string]string{
+	"rancher-secrets": nil,
+	"questions": {"secrets_source": "questions", "mongo_keyfile": "a2V5ZnJvbXRoZXF1ZXN0aW9u", "mongo_admin_password": "admin-from-question",
+		"letschat_db_password": "app-from-question", "letschat_cookie_secret": "cookie-from-question"},
+}
+
+// secretContent is what a test puts in each Rancher secret the template mounts, by target.
+var secretContent = map[string]string{
+	"mongo-keyfile":          "c2VjcmV0LWtleWZpbGUta2V5\n",
+	"mongo-admin-password":   "admin-from-secret\n",
+	"letschat-db-password":   "app-from-secret\n",
+	"letschat-cookie-secret": "cookie-from-secret\n",
+}
+
+// secretVariables are the agent's variables that hold a secret's value; with Rancher secrets
+// none of them may be set (the *_FILE variables name the files instead).
+var secretVariables = []string{"MONGO_PASSWORD", "MONGO_KEYFILE", "LETSCHAT_DB_PASSWORD", "LETSCHAT_COOKIE_SECRET", "MONGO_USERNAME_FILE"}
+
 func TestComposeMatchesCLI(t *testing.T) {
-	c, r, answers := loadTemplate(t)
-	if c.Version != "2" || r.Version != "2" {
-		t.Fatalf("compose versions %q/%q, want '2' (Rancher 1.2+ catalog block)", c.Version, r.Version)
-	}
-	if r.Catalog.Name == "" || r.Catalog.Version == "" || len(r.Catalog.Questions) == 0 {
-		t.Fatal("rancher-compose.yml lacks a catalog block with questions")
-	}
-	usesAgent := 0
-	for name, svc := range c.Services {
-		argv := append(words(svc.Entrypoint), words(svc.Command)...)
-		isAgentImage := strings.Contains(svc.Image, "replset-agent")
-		if len(argv) > 0 && strings.HasSuffix(argv[0], "/replset-agent") {
-			argv = argv[1:] // the installed binary as entrypoint
-		} else if !isAgentImage {
-			continue
-		}
-		usesAgent++
-		for i := range argv {
-			argv[i] = substitute(argv[i], answers)
-		}
-		env := map[string]string{}
-		for k, v := range svc.Environment {
-			env[k] = substitute(v, answers)
-		}
-		t.Run(name, func(t *testing.T) { checkAgentInvocation(t, argv, env) })
-	}
-	if usesAgent != 3 {
-		t.Fatalf("found %d services running replset-agent, want 3 (mongo-agent, letschat, agent-install)", usesAgent)
+	for source, answers := range secretsAnswers {
+		t.Run(source, func(t *testing.T) {
+			c, r, all := loadTemplateWith(t, answers)
+			if c.Version != "2" || r.Version != "2" {
+				t.Fatalf("compose versions %q/%q, want '2' (Rancher 1.2+ catalog block)", c.Version, r.Version)
+			}
+			if r.Catalog.Name == "" || r.Catalog.Version == "" || len(r.Catalog.Questions) == 0 {
+				t.Fatal("rancher-compose.yml lacks a catalog block with questions")
+			}
+			usesAgent := 0
+			for name, svc := range c.Services {
+				argv := append(words(svc.Entrypoint), words(svc.Command)...)
+				isAgentImage := strings.Contains(svc.Image, "replset-agent")
+				if len(argv) > 0 && strings.HasSuffix(argv[0], "/replset-agent") {
+					argv = argv[1:] // the installed binary as entrypoint
+				} else if !isAgentImage {
+					continue
+				}
+				usesAgent++
+				for i := range argv {
+					argv[i] = substitute(argv[i], all)
+				}
+				env := map[string]string{}
+				for k, v := range svc.Environment {
+					env[k] = substitute(v, all)
+				}
+				t.Run(name, func(t *testing.T) {
+					checkSecretSources(t, c, name, svc, env, source == "rancher-secrets")
+					checkAgentInvocation(t, argv, env)
+				})
+			}
+			if usesAgent != 4 {
+				t.Fatalf("found %d services running replset-agent, want 4 (mongo, mongo-agent-install, letschat, agent-install)", usesAgent)
+			}
+			if source == "questions" && len(c.Secrets) > 0 {
+				t.Errorf("secrets from the questions, yet the stack declares Rancher secrets %v", c.Secrets)
+			}
+		})
 	}
 }
 
-// checkAgentInvocation parses a service's command and environment exactly as the binary would.
+// checkSecretSources holds a service's secrets to the template's promise. With Rancher secrets,
+// every secret the agent reads comes from a file under /run/secrets mounted from a secret the
+// stack declares as external (with Rancher's field types), and no secret is in a plain
+// variable; the files are replaced in env with temporary ones holding test content. Without
+// them, nothing is mounted.
+func checkSecretSources(t *testing.T, c composeFile, name string, svc composeService, env map[string]string, rancherSecrets bool) {
+	t.Helper()
+	if !rancherSecrets {
+		if len(svc.Secrets) > 0 {
+			t.Errorf("%s mounts Rancher secrets %v with secrets from the questions", name, svc.Secrets)
+		}
+		return
+	}
+	for _, v := range secretVariables {
+		if _, set := env[v]; set {
+			t.Errorf("%s sets %s, a secret in a plain variable, while its file is available", name, v)
+		}
+	}
+	mounted := map[string]composeSecret{}
+	for _, sec := range svc.Secrets {
+		mounted[sec.Target] = sec
+		for field, v := range map[string]any{"uid": sec.UID, "gid": sec.GID, "mode": sec.Mode} {
+			if _, isString := v.(string); v != nil && !isString {
+				t.Errorf("%s secret %s: %s %v is not a string (Rancher's SecretReference reads a string)", name, sec.Target, field, v)
+			}
+		}
+		decl, ok := c.Secrets[sec.Source]
+		if !ok || yamlScalar(decl["external"]) != "true" {
+			t.Errorf("%s mounts secret %q, which the stack does not declare external: %v", name, sec.Source, decl)
+		}
+	}
+	dir := t.TempDir()
+	for k, v := range env {
+		target, ok := strings.CutPrefix(v, "/run/secrets/")
+		if !ok {
+			continue
+		}
+		if _, ok := mounted[target]; !ok {
+			t.Errorf("%s: %s=%s, but no secret is mounted as %s", name, k, v, target)
+			continue
+		}
+		f := filepath.Join(dir, target)
+		if err := os.WriteFile(f, []byte(secretContent[target]), 0o400); err != nil {
+			t.Fatal(err)
+		}
+		env[k] = f
+	}
+	for target := range mounted {
+		if secretContent[target] == "" {
+			t.Errorf("%s mounts %s, which the test does not know", name, target)
+		}
+	}
+}
+
+// checkAgentInvocation parses a service's command and environment exactly as the binary would,
+// and checks what the roles need to start: the mongo role its keyFile and both users'
+// passwords (mongod started with --keyFile at the path the agent writes), Let's Chat its cookie
+// secret and its own user's password.
 func checkAgentInvocation(t *testing.T, argv []string, env map[string]string) {
 	if len(argv) == 0 {
 		t.Fatal("no command")
 	}
-	var s *optionSet
-	var validate func() error
 	switch argv[0] {
 	case "mongo":
 		var c mongoConfig
-		s, validate = c.options(), c.validate
+		ready := func() error {
+			child := c.Command
+			switch {
+			case c.Username == "" || c.Password == "" || c.AppPassword == "":
+				return fmt.Errorf("no admin (%q) or no passwords: the set would run without its users", c.Username)
+			case c.KeyFile == "" || c.KeyFilePath == "":
+				return errors.New("no keyFile")
+			case len(child) < 2 || child[0] != "docker-entrypoint.sh" || child[1] != "mongod":
+				return fmt.Errorf("child %v is not the image's docker-entrypoint.sh mongod", child)
+			case !commandHasKeyFile(child, c.KeyFilePath):
+				return fmt.Errorf("mongod %v does not read the keyFile the agent writes at %s", child, c.KeyFilePath)
+			}
+			return nil
+		}
+		checkParsed(t, c.options(), c.validate, ready, argv, env, func(child []string) { c.Command = child })
 	case "letschat":
 		var c letschatConfig
-		s, validate = c.options(), c.validate
+		ready := func() error {
+			if c.CookieSecret == "" {
+				return errors.New("no cookie secret: Let's Chat would refuse to start")
+			}
+			if c.AppPassword == "" || c.AppUsername == "" {
+				return errors.New("no user of its own in Let's Chat's URI")
+			}
+			return nil
+		}
+		checkParsed(t, c.options(), c.validate, ready, argv, env, func([]string) {})
 	case "install":
 		var out, errb bytes.Buffer
 		dir := t.TempDir()
@@ -178,6 +343,10 @@ func checkAgentInvocation(t *testing.T, argv []string, env map[string]string) {
 	default:
 		t.Fatalf("command %q is not a replset-agent command", argv[0])
 	}
+}
+
+func checkParsed(t *testing.T, s *optionSet, validate, ready func() error, argv []string, env map[string]string, setChild func([]string)) {
+	t.Helper()
 	known := map[string]bool{}
 	for _, o := range s.opts {
 		known[o.env] = true
@@ -187,36 +356,59 @@ func checkAgentInvocation(t *testing.T, argv []string, env map[string]string) {
 			t.Errorf("environment variable %s is not read by replset-agent %s", k, argv[0])
 		}
 	}
-	if _, err := s.parse(argv[1:], envMap(env)); err != nil {
+	own, child := splitCommand(argv[1:])
+	rest, err := s.parse(own, envMap(env))
+	if err != nil {
 		t.Fatalf("%v: %v", argv, err)
 	}
+	if len(rest) > 0 {
+		t.Fatalf("%v: unexpected arguments %v", argv, rest)
+	}
+	setChild(child)
 	if err := validate(); err != nil {
 		t.Fatalf("%v with template defaults: %v", argv, err)
+	}
+	if err := ready(); err != nil {
+		t.Errorf("%v: %v", argv, err)
 	}
 }
 
 func TestComposeRancherRules(t *testing.T) {
 	c, r, _ := loadTemplate(t)
+	installers := map[string]bool{}
 	for name, svc := range c.Services {
-		if svc.Labels["io.rancher.container.start_once"] != "" && name != "agent-install" {
-			t.Errorf("%s carries start_once; only the install sidekick may (a watcher must keep running)", name)
+		if cmd := words(svc.Command); len(cmd) > 0 && cmd[0] == "install" {
+			installers[name] = true
 		}
 	}
-	if c.Services["agent-install"].Labels["io.rancher.container.start_once"] != "true" {
-		t.Error("agent-install must carry io.rancher.container.start_once: 'true'")
+	for name, svc := range c.Services {
+		if svc.Labels["io.rancher.container.start_once"] != "" && !installers[name] {
+			t.Errorf("%s carries start_once; only the install sidekicks may (a watcher must keep running)", name)
+		}
+	}
+	for _, name := range []string{"agent-install", "mongo-agent-install"} {
+		if !installers[name] || c.Services[name].Labels["io.rancher.container.start_once"] != "true" {
+			t.Errorf("%s must install the agent and carry io.rancher.container.start_once: 'true'", name)
+		}
 	}
 	mongo := c.Services["mongo"]
 	if mongo.Labels["io.rancher.scheduler.global"] != "true" {
 		t.Error("mongo must be scheduled globally")
 	}
-	if !strings.Contains(mongo.Labels["io.rancher.sidekicks"], "mongo-agent") {
-		t.Error("mongo-agent must be a sidekick of mongo")
+	if _, old := c.Services["mongo-agent"]; old {
+		t.Error("the mongo-agent sidekick is gone: the agent is mongo's entrypoint")
 	}
-	if !strings.Contains(words2(mongo.Command), "--replSet ${replset_name}") {
-		t.Errorf("mongo command %v lacks --replSet ${replset_name}", mongo.Command)
+	if mongo.Labels["io.rancher.sidekicks"] != "mongo-agent-install" || len(mongo.VolumesFrom) == 0 || mongo.VolumesFrom[0] != "mongo-agent-install" {
+		t.Error("mongo must take the agent from its mongo-agent-install sidekick")
 	}
-	if c.Services["mongo-agent"].NetworkMode != "container:mongo" {
-		t.Error("mongo-agent must share mongo's network namespace")
+	if ep := words(mongo.Entrypoint); len(ep) != 3 || ep[1] != "mongo" || ep[2] != "--" {
+		t.Errorf("mongo's entrypoint %v, want the installed agent's `mongo --`", ep)
+	}
+	cmd := words2(mongo.Command)
+	for _, want := range []string{"docker-entrypoint.sh mongod", "--replSet ${replset_name}", "--bind_ip_all", "--keyFile " + mongo.Environment["MONGOD_KEYFILE_PATH"]} {
+		if !strings.Contains(cmd, want) {
+			t.Errorf("mongo command %q lacks %q", cmd, want)
+		}
 	}
 	lc := c.Services["letschat"]
 	if lc.Labels["io.rancher.scheduler.global"] != "true" || !strings.Contains(lc.Labels["io.rancher.sidekicks"], "agent-install") {
@@ -232,19 +424,33 @@ func TestComposeRancherRules(t *testing.T) {
 	if !strings.Contains(yamlScalar(lb), "connect.sid") {
 		t.Error("the load balancer must stick on the connect.sid cookie")
 	}
-	for _, svc := range []string{"mongo", "mongo-agent", "letschat"} {
+	for _, svc := range []string{"mongo", "letschat"} {
 		if r.Services[svc]["health_check"] == nil {
 			t.Errorf("%s has no health check", svc)
 		}
 	}
-	// The agent's health check must hit the port it listens on.
-	hc, _ := r.Services["mongo-agent"]["health_check"].(map[string]any)
-	listen := c.Services["mongo-agent"].Environment["LISTEN_ADDRESS"]
-	if port := yamlScalar(hc["port"]); listen == "" || !strings.HasSuffix(listen, ":"+port) {
-		t.Errorf("mongo-agent health check port %s does not match LISTEN_ADDRESS %q", port, listen)
+	// mongo's health is mongod's (the planner counts only healthy members): TCP on 27017.
+	hc, _ := r.Services["mongo"]["health_check"].(map[string]any)
+	if port := yamlScalar(hc["port"]); port != "27017" || hc["request_line"] != nil {
+		t.Errorf("mongo health check %v, want TCP 27017", hc)
 	}
-	if rl := yamlScalar(hc["request_line"]); !strings.Contains(rl, "/healthz") {
-		t.Errorf("mongo-agent health check %q does not ask /healthz", rl)
+	// The agents' endpoints are where monitoring/ scrapes them.
+	for svc, port := range map[string]string{"mongo": "9216", "letschat": "9217"} {
+		if listen := c.Services[svc].Environment["LISTEN_ADDRESS"]; listen != "0.0.0.0:"+port {
+			t.Errorf("%s LISTEN_ADDRESS %q, want 0.0.0.0:%s (monitoring/ and the README scrape it there)", svc, listen, port)
+		}
+	}
+	// The old questions that switched authentication off are gone: it is always on. A secret
+	// typed in is a password field.
+	for _, q := range r.Catalog.Questions {
+		switch q.Variable {
+		case "mongo_username", "mongo_password":
+			t.Errorf("question %s: authentication is not optional", q.Variable)
+		case "mongo_keyfile", "mongo_admin_password", "letschat_db_password", "letschat_cookie_secret":
+			if q.Type != "password" {
+				t.Errorf("question %s holds a secret but is a %s, not a password", q.Variable, q.Type)
+			}
+		}
 	}
 }
 
@@ -572,5 +778,66 @@ func TestEnumQuestionDefaults(t *testing.T) {
 				t.Errorf("question %s: default %q is not one of %v", q.Variable, d, q.Options)
 			}
 		}
+	}
+}
+
+// Active–standby in the template: the load balancer routes by the Let's Chat health check, so it
+// must be the agent's /readyz on the port the agent listens on; a failing standby must never be
+// recreated; and the handover delay must cover the time the load balancer takes to act on a
+// change of /readyz (interval × the larger threshold + the timeout).
+func TestComposeActiveStandby(t *testing.T) {
+	c, r, answers := loadTemplate(t)
+	lc := c.Services["letschat"]
+	if got := substitute(lc.Environment["LETSCHAT_INSTANCES"], answers); got != string(lcconfig.ActiveStandby) {
+		t.Errorf("LETSCHAT_INSTANCES defaults to %q, want active-standby", got)
+	}
+	var q *catalogQuestion
+	for i := range r.Catalog.Questions {
+		if r.Catalog.Questions[i].Variable == "letschat_instances" {
+			q = &r.Catalog.Questions[i]
+		}
+	}
+	if q == nil || q.Type != "enum" || !slices.Equal(slices.Sorted(slices.Values(q.Options)), []string{"active-standby", "all-active"}) {
+		t.Fatalf("question letschat_instances: %+v", q)
+	}
+	hc, _ := r.Services["letschat"]["health_check"].(map[string]any)
+	if hc == nil {
+		t.Fatal("letschat has no health check")
+	}
+	listen := lc.Environment["LISTEN_ADDRESS"]
+	if port := yamlScalar(hc["port"]); !strings.HasSuffix(listen, ":"+port) {
+		t.Errorf("letschat health check port %s is not the agent's LISTEN_ADDRESS %q", port, listen)
+	}
+	if rl := yamlScalar(hc["request_line"]); !regexp.MustCompile(`^GET /readyz HTTP/1\.[01]$`).MatchString(rl) {
+		t.Errorf("letschat health check %q does not ask the agent's /readyz", rl)
+	}
+	if s := yamlScalar(hc["strategy"]); s != "none" {
+		t.Errorf("letschat health check strategy %q: a standby fails the check by design and must not be recreated", s)
+	}
+	ms := func(k string) time.Duration {
+		n, err := strconv.Atoi(yamlScalar(hc[k]))
+		if err != nil || n <= 0 {
+			t.Fatalf("letschat health check %s = %v", k, hc[k])
+		}
+		return time.Duration(n) * time.Millisecond
+	}
+	threshold := func(k string) int {
+		n, err := strconv.Atoi(yamlScalar(hc[k]))
+		if err != nil || n <= 0 {
+			t.Fatalf("letschat health check %s = %v", k, hc[k])
+		}
+		return n
+	}
+	react := time.Duration(max(threshold("healthy_threshold"), threshold("unhealthy_threshold")))*ms("interval") + ms("response_timeout")
+	delay, err := time.ParseDuration(lc.Environment["LETSCHAT_HANDOVER_DELAY"])
+	if err != nil {
+		t.Fatalf("LETSCHAT_HANDOVER_DELAY: %v", err)
+	}
+	if delay < react {
+		t.Errorf("LETSCHAT_HANDOVER_DELAY %s is shorter than the load balancer's reaction, %s", delay, react)
+	}
+	// The load balancer sends users to Let's Chat's port, not the agent's.
+	if lb := yamlScalar(r.Services["lb"]["lb_config"]); !strings.Contains(lb, "target_port: 8080") {
+		t.Errorf("the load balancer does not target Let's Chat's port 8080:\n%s", lb)
 	}
 }

@@ -43,6 +43,8 @@ type commonConfig struct {
 	TLSKeyFile   string
 	TLSInsecure  bool
 	TLS          bool
+	// MongoSourceIP is the local address of the connections to mongod (mongo, status).
+	MongoSourceIP string
 
 	LogLevel  string
 	LogFormat string
@@ -84,6 +86,7 @@ func (c *commonConfig) register(s *optionSet, talksToMongod bool) {
 		s.String(&c.TLSCertFile, "tls-cert-file", "MONGO_TLS_CERT_FILE", "", "client certificate for TLS")
 		s.String(&c.TLSKeyFile, "tls-key-file", "MONGO_TLS_KEY_FILE", "", "client key for TLS")
 		s.Bool(&c.TLSInsecure, "tls-insecure", "MONGO_TLS_INSECURE", false, "skip TLS certificate verification (explicit opt-in, for testing only)")
+		s.String(&c.MongoSourceIP, "mongo-source-ip", "MONGO_SOURCE_IP", "", "local address the connections to mongod come from (empty: the system's choice; mongod's localhost exception needs them to come from its own host)")
 	}
 	s.Enum(&c.LogLevel, "log-level", "LOG_LEVEL", "info", []string{"debug", "info", "warn", "error"}, "log level")
 	s.Enum(&c.LogFormat, "log-format", "LOG_FORMAT", "text", []string{"text", "json"}, "log format")
@@ -97,6 +100,9 @@ func (c *commonConfig) validate() error {
 	}
 	if c.SourceIP != "" && net.ParseIP(c.SourceIP) == nil {
 		return usagef("--metadata-source-ip (env METADATA_SOURCE_IP): %q is not an IP address", c.SourceIP)
+	}
+	if c.MongoSourceIP != "" && net.ParseIP(c.MongoSourceIP) == nil {
+		return usagef("--mongo-source-ip (env MONGO_SOURCE_IP): %q is not an IP address", c.MongoSourceIP)
 	}
 	for _, d := range []struct {
 		flag, env string

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -38,6 +40,9 @@ type demoConfig struct {
 	// Version is the MongoDB series the emulator presents; empty means 5.0, the newest Let's Chat
 	// can use.
 	Version mongosim.ServerVersion
+	// Auth runs the set with access control (the emulator's, or --keyFile for real mongod): the
+	// agents bootstrap the first users and Let's Chat connects as its own user.
+	Auth bool
 }
 
 func (c *demoConfig) options() *optionSet {
@@ -46,6 +51,7 @@ func (c *demoConfig) options() *optionSet {
 	s.Duration(&c.StepLimit, "step-timeout", "DEMO_STEP_TIMEOUT", 30*time.Second, "how long one step may take to converge")
 	s.Bool(&c.Verbose, "verbose", "DEMO_VERBOSE", false, "also print every agent's log lines")
 	s.String(&c.Mongod, "mongod", "MONGOD_BIN", "", "run real mongod processes from this binary instead of the emulator")
+	s.Bool(&c.Auth, "auth", "DEMO_AUTH", true, "run the set with access control: the agents create the first users, Let's Chat logs in as its own (--auth=false: none)")
 	return s
 }
 
@@ -110,6 +116,8 @@ type demo struct {
 	lcDone  chan struct{}
 	lcIP    string
 	backend string
+	// adminPW and appPW are the demo's passwords, made up for each run (with Auth).
+	adminPW, appPW string
 
 	outMu     sync.Mutex // serialises writes to out
 	mu        sync.Mutex
@@ -146,14 +154,26 @@ func newDemo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) (*de
 			return nil, err
 		}
 		d.closers = append(d.closers, func() { os.RemoveAll(dir) })
-		d.nodes = mongodproc.New(cfg.Mongod, "letschat", dir)
+		procs := mongodproc.New(cfg.Mongod, "letschat", dir)
+		if cfg.Auth {
+			// mongod refuses a keyFile that others may read.
+			key := filepath.Join(dir, "keyfile")
+			if err := os.WriteFile(key, []byte(crand.Text()+crand.Text()), 0o400); err != nil {
+				return nil, err
+			}
+			procs.UseKeyFile(key)
+		}
+		d.nodes = procs
 		d.backend = "real mongod " + cfg.Mongod
 	} else {
 		version := cfg.Version
 		if version == "" {
 			version = mongosim.Version50
 		}
-		sim := mongosim.New(mongosim.Options{SetName: "letschat", ElectionTimeout: 500 * time.Millisecond, Logger: d.log.WithField("component", "mongosim"), Version: version})
+		// Each loopback address is a host of its own: only an agent on a node's own address gets
+		// the localhost exception there, as only the agent sharing mongod's network does in Rancher.
+		auth := mongosim.AuthOptions{Enabled: cfg.Auth, LocalClient: mongosim.SameHostClient}
+		sim := mongosim.New(mongosim.Options{SetName: "letschat", ElectionTimeout: 500 * time.Millisecond, Logger: d.log.WithField("component", "mongosim"), Version: version, Auth: auth})
 		d.nodes = sim
 		d.backend = "mongosim presenting MongoDB " + sim.FullVersion()
 	}
@@ -166,6 +186,9 @@ func newDemo(ctx context.Context, cfg demoConfig, stdout, stderr io.Writer) (*de
 		d.hosts = append(d.hosts, &demoHost{name: fmt.Sprintf("host%d", i), ip: ip, addr: net.JoinHostPort(ip, "27017")})
 	}
 	d.lcIP = fmt.Sprintf("%s.%d", block, cfg.Hosts+1)
+	if cfg.Auth {
+		d.adminPW, d.appPW = "demo-admin-"+crand.Text(), "demo-app-"+crand.Text()
+	}
 	return d, nil
 }
 
@@ -241,6 +264,11 @@ func (d *demo) startAgent(h *demoHost) error {
 		cfg.MongodAddress = h.local
 	}
 	cfg.RemovalGrace = d.cfg.Grace
+	if d.cfg.Auth {
+		cfg.Username, cfg.Password, cfg.AppPassword = "admin", d.adminPW, d.appPW
+		// The agent's connections leave from its host's address, as they do beside mongod.
+		cfg.MongoSourceIP = h.ip
+	}
 	cfg.Recheck = 300 * time.Millisecond
 	cfg.InitiateSettle = 500 * time.Millisecond
 	cfg.ActionTimeout = 5 * time.Second
@@ -293,6 +321,7 @@ func (d *demo) startLetschat() error {
 	cfg.MetadataSpacing = 20 * time.Millisecond
 	cfg.Settle = 100 * time.Millisecond
 	cfg.CookieSecret = "demo-cookie-secret-not-for-production"
+	cfg.AppPassword = d.appPW   // Let's Chat logs in as its own user (none without Auth)
 	cfg.ReadyURL = readyURLNone // the stand-in serves no HTTP
 	if err := cfg.validate(); err != nil {
 		return err
@@ -513,7 +542,12 @@ func uriHosts(uri string) string {
 
 func (d *demo) run() error {
 	d.printf("replset-agent demo: fake Rancher metadata at %s, %d simulated hosts (%s)\n", d.meta.BaseURL(), d.cfg.Hosts, d.backend)
-	d.printf("removal grace %s; every step must converge within %s\n\n", d.cfg.Grace, d.cfg.StepLimit)
+	d.printf("removal grace %s; every step must converge within %s\n", d.cfg.Grace, d.cfg.StepLimit)
+	if d.cfg.Auth {
+		d.printf("access control ON: every mongod refuses clients without credentials; the agents create the first users (admin, then Let's Chat's) and log in as the admin; Let's Chat logs in as its own user\n\n")
+	} else {
+		d.printf("access control OFF (--auth=false): mongod answers every client\n\n")
+	}
 	h := d.hosts
 	live := slices.Clone(h[:3])
 
@@ -529,7 +563,12 @@ func (d *demo) run() error {
 	if err := d.await("3 hosts: set initiated", d.settled(live)); err != nil {
 		return err
 	}
-	writer, err := startDemoWriter(d.ctx, []string{live[0].addr, live[1].addr, live[2].addr}, "letschat")
+	if d.cfg.Auth {
+		if err := d.awaitUsers(live); err != nil {
+			return err
+		}
+	}
+	writer, err := startDemoWriter(d.ctx, []string{live[0].addr, live[1].addr, live[2].addr}, "letschat", "letschat", d.appPW)
 	if err != nil {
 		return err
 	}
@@ -600,6 +639,9 @@ func (d *demo) run() error {
 	d.printf("\nSummary (%.1fs):\n%s\n", time.Since(d.start).Seconds(), strings.Join(d.summaries, "\n"))
 	d.printf("  final set: %s\n  Let's Chat URI: %s\n  Let's Chat restarts: %d (policy seeds-lost)\n", d.view(), d.currentURI(), restarts)
 	d.printf("  MongoDB: %s\n", d.versionSummary())
+	if err := d.authSummary(); err != nil {
+		return err
+	}
 	if sim, ok := d.nodes.(*mongosim.Cluster); ok {
 		if v := sim.SafetyViolations(); len(v) > 0 {
 			return fmt.Errorf("unsafe configs were installed: %s", strings.Join(v, "; "))
@@ -629,4 +671,78 @@ func runDemoChild() int {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	<-sigs
 	return 0
+}
+
+// awaitUsers waits until every agent of hs has seen both users in place, and says who created
+// them: the agent beside the primary, through mongod's localhost exception.
+func (d *demo) awaitUsers(hs []*demoHost) error {
+	begin := time.Now()
+	deadline := begin.Add(d.cfg.StepLimit)
+	for {
+		done, created := 0, []string{}
+		for _, h := range hs {
+			if st := h.agent.authOf(); st != nil {
+				if st.Done {
+					done++
+				}
+				for _, u := range st.Created {
+					created = append(created, h.name+" created "+u)
+				}
+				if st.Alarm != "" {
+					return fmt.Errorf("%s: auth bootstrap alarm: %s", h.name, st.AlarmText)
+				}
+			}
+		}
+		if done == len(hs) {
+			took := time.Since(begin)
+			d.summaries = append(d.summaries, fmt.Sprintf("  %-40s converged in %5.2fs", "first users created, exactly once", took.Seconds()))
+			d.say("auth", strings.Join(created, "; ")+" (the admin through the localhost exception)")
+			d.say("converged", fmt.Sprintf("every agent logs in as the admin (%.2fs)", took.Seconds()))
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the first users were not in place within %s (%d of %d agents done)", d.cfg.StepLimit, done, len(hs))
+		}
+		select {
+		case <-d.ctx.Done():
+			return d.ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// authSummary prints the users the set holds and who created them; on the emulator it fails the
+// demo unless the set holds exactly the two users, each created once.
+func (d *demo) authSummary() error {
+	if !d.cfg.Auth {
+		d.printf("  access control: off\n")
+		return nil
+	}
+	// Every host that ever ran an agent, the lost ones too: the creator may be gone since.
+	var created []string
+	for _, h := range d.hosts {
+		if h.agent == nil {
+			continue
+		}
+		if st := h.agent.authOf(); st != nil {
+			created = append(created, st.Created...)
+		}
+	}
+	sort.Strings(created)
+	d.printf("  access control: on; users created by the agents: %s; Let's Chat's URI carries letschat, never the admin\n", strings.Join(created, ", "))
+	sim, ok := d.nodes.(*mongosim.Cluster)
+	if !ok {
+		return nil
+	}
+	if want := []string{"admin@admin", "letschat@admin"}; !slices.Equal(created, want) {
+		return fmt.Errorf("the agents created %v, want each of %v exactly once", created, want)
+	}
+	if p := d.view().primary; p != "" {
+		names, err := sim.UserNames(p)
+		if err != nil {
+			return err
+		}
+		d.printf("  users on the set: %s\n", strings.Join(names, ", "))
+	}
+	return nil
 }

@@ -19,7 +19,8 @@ func TestDemoConverges(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("demo exit %d\n%s\n%s", code, out.String(), errb.String())
 	}
-	for _, want := range []string{"3 hosts: set initiated", "host2 removed after the grace", "a new primary takes over", "everything settles", "0 lost", "MongoDB: 5.0.31 as read by the agents", "OK: every step converged."} {
+	for _, want := range []string{"3 hosts: set initiated", "host2 removed after the grace", "a new primary takes over", "everything settles", "0 lost", "MongoDB: 5.0.31 as read by the agents", "OK: every step converged.",
+		"access control ON", "first users created, exactly once", "users created by the agents: admin@admin, letschat@admin", "mongodb://letschat:xxxxx@"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q", want)
 		}

@@ -14,7 +14,8 @@ import (
 )
 
 // demoWriter plays Let's Chat's traffic: it inserts messages with w:"majority" through the
-// replicaSet= URI the letschat agent keeps current, so that the demo can show that no acknowledged
+// replicaSet= URI the letschat agent keeps current, as Let's Chat's user when the set has access
+// control, so that the demo can show that no acknowledged
 // write was lost across the scenario's failovers.
 type demoWriter struct {
 	acked, failed atomic.Int64
@@ -22,12 +23,16 @@ type demoWriter struct {
 	wg            sync.WaitGroup
 }
 
-func startDemoWriter(ctx context.Context, seeds []string, set string) (*demoWriter, error) {
+func startDemoWriter(ctx context.Context, seeds []string, set, user, password string) (*demoWriter, error) {
 	uri := "mongodb://" + strings.Join(seeds, ",") + "/?replicaSet=" + set
 	opts := options.Client().ApplyURI(uri).
 		SetHeartbeatInterval(500 * time.Millisecond).
 		SetServerSelectionTimeout(2 * time.Second).
 		SetWriteConcern(writeconcern.Majority())
+	if password != "" {
+		// As Let's Chat: its own user, readWrite on its database only.
+		opts.SetAuth(options.Credential{Username: user, Password: password, AuthSource: "admin"})
+	}
 	client, err := mongo.Connect(opts)
 	if err != nil {
 		return nil, err

@@ -28,12 +28,14 @@ type letschatRole struct {
 	sup     *lcconfig.Supervisor
 	version *versionWatch // the set's MongoDB version (version.go)
 
-	self selfTracker // whether metadata names this agent's container
+	self  selfTracker // whether metadata names this agent's container
+	lease *leaseGate  // the restart gate, unless letschatOptions.Gate replaces it
 
 	mu        sync.Mutex
 	lastErr   string // why the last snapshot could not be used; "" when it could
 	lastHosts []string
 	unlisted  bool // this container was missing from the last snapshot
+	noCheck   bool // active–standby without a health check on this container: warned once
 }
 
 // letschatOptions are what an in-process caller (the demo) injects; the zero value is the real thing.
@@ -43,8 +45,8 @@ type letschatOptions struct {
 	ChildStderr io.Writer
 	Env         []string // base environment of the child; nil: os.Environ()
 	OnLetschat  func(lcconfig.Event)
-	// Gate coordinates policy restarts across the service's instances; nil: none, restarts are
-	// spread by rank × --stagger only.
+	// Gate coordinates policy restarts across the service's instances; nil: the lease in the
+	// replica set (restartlease). With --instances active-standby it must be a HandoverGate.
 	Gate lcconfig.RestartGate
 }
 
@@ -65,6 +67,14 @@ func newLetschatRole(cfg letschatConfig, o letschatOptions) (*letschatRole, erro
 		return nil, err
 	}
 	r.lm = newLetschatMetrics(r.m.registry, r.status0)
+	gate := o.Gate
+	if gate == nil && cfg.RestartGate == restartGateLease {
+		r.lease = &leaseGate{cfg: &r.cfg, log: r.log}
+		gate = r.lease
+	}
+	if gate == nil {
+		r.log.Warn("--restart-gate none: policy restarts are spread by rank × --stagger only, with no guarantee that two instances are never down at once")
+	}
 	sc := lcconfig.SupervisorConfig{
 		Command:             cfg.Command,
 		Dir:                 cfg.Dir,
@@ -80,7 +90,11 @@ func newLetschatRole(cfg letschatConfig, o letschatOptions) (*letschatRole, erro
 		HealthyRun:          cfg.HealthyRun,
 		ReadyTimeout:        cfg.ReadyTimeout,
 		Probe:               probe,
-		Gate:                o.Gate,
+		Gate:                gate,
+		GateRetry:           cfg.GateRetry,
+		Mode:                lcconfig.InstancesMode(cfg.Instances),
+		HandoverDelay:       cfg.HandoverDelay,
+		HandoverTimeout:     cfg.HandoverTimeout,
 		StartWithoutMembers: cfg.StartWithoutMems,
 		Stdout:              o.ChildStdout,
 		Stderr:              o.ChildStderr,
@@ -188,6 +202,9 @@ func (r *letschatRole) run(ctx context.Context, signals <-chan os.Signal) int {
 	}
 	cancel()
 	wg.Wait()
+	if r.lease != nil {
+		r.lease.close()
+	}
 	return code
 }
 
@@ -212,6 +229,32 @@ func (r *letschatRole) apply(s metadata.Snapshot) {
 		return
 	}
 	r.setErr(nil)
+}
+
+// coordinate hands the supervisor what the instances need to agree on: the lease in the set
+// (connected on the first snapshot that allows it) and the service's instances with their health.
+func (r *letschatRole) coordinate(s metadata.Snapshot, own place, addrs []string) {
+	if r.lease != nil {
+		r.lease.ensure(addrs, own)
+	}
+	if r.cfg.Instances != string(lcconfig.ActiveStandby) {
+		return
+	}
+	view, err := instancesView(s, own, r.cfg.LetschatService)
+	if err != nil {
+		r.log.WithError(err).Warn("Let's Chat instances not readable from metadata; the last view stays")
+		return
+	}
+	r.sup.UpdateInstances(view)
+	if own.Container != nil && own.Container.HealthState == "" {
+		r.mu.Lock()
+		warn := !r.noCheck
+		r.noCheck = true
+		r.mu.Unlock()
+		if warn {
+			r.log.Warn("active-standby without a health check on this container: the load balancer routes to every instance whatever /readyz says, and every instance serves; point the service's health check at the agent's /readyz")
+		}
+	}
 }
 
 func (r *letschatRole) members(s metadata.Snapshot) ([]lcconfig.Member, int, error) {
@@ -249,6 +292,7 @@ func (r *letschatRole) members(s metadata.Snapshot) ([]lcconfig.Member, int, err
 		}
 		rank = rk
 	}
+	r.coordinate(s, own, addrs)
 	r.mu.Lock()
 	r.lastHosts = addrs
 	changed := r.unlisted != (own.Container == nil)
@@ -311,6 +355,10 @@ func (r *letschatRole) endpoints() endpoints {
 				return fmt.Errorf("let's chat is %s", st.State)
 			case !st.Ready:
 				return fmt.Errorf("let's chat runs but does not answer yet")
+			case !st.Serving && st.Role == "handing-over":
+				return fmt.Errorf("let's chat is warm but hands over to another instance for its restart")
+			case !st.Serving:
+				return fmt.Errorf("let's chat is warm, on standby: another instance serves")
 			}
 			return nil
 		},

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/replset-agent/replset-agent/lcconfig"
+	"github.com/replset-agent/replset-agent/restartlease"
 )
 
 // letschatConfig is the letschat role's configuration.
@@ -34,6 +35,12 @@ type letschatConfig struct {
 	ReadyURL         string
 	ReadyTimeout     time.Duration
 	StartWithoutMems bool
+	Instances        string
+	HandoverDelay    time.Duration
+	HandoverTimeout  time.Duration
+	LeaseTTL         time.Duration
+	GateRetry        time.Duration
+	RestartGate      string
 
 	CookieSecret     string
 	CookieSecretFile string
@@ -52,8 +59,14 @@ type letschatConfig struct {
 // readyURLNone turns the readiness probe off: a running child counts as ready.
 const readyURLNone = "none"
 
+// --restart-gate values.
+const (
+	restartGateLease = "lease"
+	restartGateNone  = "none"
+)
+
 func (c *letschatConfig) options() *optionSet {
-	s := newOptionSet("letschat", "Runs Let's Chat as a child process with LCB_DATABASE_URI (or settings.yml) kept current from\nRancher metadata, and restarts it, one instance at a time and staggered across instances, when\nits seeds are gone.")
+	s := newOptionSet("letschat", "Runs Let's Chat as a child process with LCB_DATABASE_URI (or settings.yml) kept current from\nRancher metadata, and restarts it, one instance at a time (through a lease in the replica set)\nand staggered across instances, when its seeds are gone; with --instances active-standby only\none instance serves, and it hands over to a warm standby before its own restart.")
 	c.commonConfig.register(s, false)
 	c.listenFlag.register(s)
 	s.String(&c.LetschatService, "letschat-service", "LETSCHAT_SERVICE_NAME", "letschat", "name of the Let's Chat service in the stack (for the restart stagger rank)")
@@ -72,6 +85,12 @@ func (c *letschatConfig) options() *optionSet {
 	s.String(&c.ReadyURL, "ready-url", "LETSCHAT_READY_URL", "", "Let's Chat URL whose answer means ready (empty: /login on its http.port; none: running is ready)")
 	s.Duration(&c.ReadyTimeout, "ready-timeout", "LETSCHAT_READY_TIMEOUT", lcconfig.DefaultReadyTimeout, "longest a restart waits for Let's Chat to be ready before another instance may restart")
 	s.Bool(&c.StartWithoutMems, "start-without-members", "START_WITHOUT_MEMBERS", false, "start Let's Chat before any member is known")
+	s.Enum(&c.Instances, "instances", "LETSCHAT_INSTANCES", string(lcconfig.AllActive), []string{string(lcconfig.ActiveStandby), string(lcconfig.AllActive)}, "which instances serve: one (the others warm, /readyz failing) or every ready one")
+	s.Duration(&c.HandoverDelay, "handover-delay", "LETSCHAT_HANDOVER_DELAY", lcconfig.DefaultHandoverDelay, "how long the load balancer takes to see an instance start or stop passing /readyz (health-check interval × thresholds + timeout)")
+	s.Duration(&c.HandoverTimeout, "handover-timeout", "LETSCHAT_HANDOVER_TIMEOUT", lcconfig.DefaultHandoverTimeout, "longest a handover waits for a standby to take over and be seen serving before it is called off")
+	s.Duration(&c.LeaseTTL, "lease-ttl", "LETSCHAT_LEASE_TTL", restartlease.DefaultTTL, "the restart lease's TTL in the replica set: a dead holder's lease is taken over this long after it stops changing")
+	s.Duration(&c.GateRetry, "gate-retry", "LETSCHAT_GATE_RETRY", lcconfig.DefaultGateRetry, "wait before asking a busy or unavailable restart lease again")
+	s.Enum(&c.RestartGate, "restart-gate", "LETSCHAT_RESTART_GATE", restartGateLease, []string{restartGateLease, restartGateNone}, "how policy restarts are coordinated: the lease in the replica set, or none (rank × --stagger only; no guarantee, all-active only)")
 	s.String(&c.CookieSecretFile, "cookie-secret-file", "LETSCHAT_COOKIE_SECRET_FILE", "", "file holding Let's Chat's secrets.cookie, the same on every instance (a Rancher secret; preferred)")
 	s.Secret(&c.CookieSecret, "cookie-secret", "LETSCHAT_COOKIE_SECRET", "Let's Chat's secrets.cookie, the same on every instance")
 	s.String(&c.AppUsername, "app-username", "LETSCHAT_DB_USERNAME", "letschat", "MongoDB user Let's Chat connects as (with --app-password)")
@@ -102,6 +121,10 @@ func (c *letschatConfig) validate() error {
 		{"min-restart-interval", "MIN_RESTART_INTERVAL", c.MinRestart},
 		{"healthy-run", "LETSCHAT_HEALTHY_RUN", c.HealthyRun},
 		{"ready-timeout", "LETSCHAT_READY_TIMEOUT", c.ReadyTimeout},
+		{"handover-delay", "LETSCHAT_HANDOVER_DELAY", c.HandoverDelay},
+		{"handover-timeout", "LETSCHAT_HANDOVER_TIMEOUT", c.HandoverTimeout},
+		{"lease-ttl", "LETSCHAT_LEASE_TTL", c.LeaseTTL},
+		{"gate-retry", "LETSCHAT_GATE_RETRY", c.GateRetry},
 	} {
 		if d.v <= 0 {
 			return usagef("--%s (env %s) must be positive", d.flag, d.env)
@@ -109,6 +132,9 @@ func (c *letschatConfig) validate() error {
 	}
 	if err := c.checkReadyURL(); err != nil {
 		return err
+	}
+	if c.RestartGate == restartGateNone && c.Instances == string(lcconfig.ActiveStandby) {
+		return usagef("--restart-gate none (env LETSCHAT_RESTART_GATE) cannot go with --instances active-standby (env LETSCHAT_INSTANCES): the handover runs through the lease")
 	}
 	if err := c.readSecrets(); err != nil {
 		return err
@@ -288,5 +314,5 @@ func lookupFold(m map[string]string, key string) (string, bool) {
 func (c *letschatConfig) uriOptions() lcconfig.URIOptions { return c.uriOpts }
 
 func (c *letschatConfig) String() string {
-	return fmt.Sprintf("%s letschat=%s policy=%s delivery=%s", c.commonConfig.String(), c.LetschatService, c.RestartPolicy, c.Delivery)
+	return fmt.Sprintf("%s letschat=%s policy=%s delivery=%s instances=%s", c.commonConfig.String(), c.LetschatService, c.RestartPolicy, c.Delivery, c.Instances)
 }

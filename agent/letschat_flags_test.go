@@ -47,6 +47,13 @@ func TestLetschatCommand_badValuesExit2(t *testing.T) {
 		{"ready URL", []string{"--ready-url", "ftp://x"}, []string{"--ready-url", "LETSCHAT_READY_URL"}},
 		{"healthy run", []string{"--healthy-run", "0s"}, []string{"--healthy-run", "LETSCHAT_HEALTHY_RUN"}},
 		{"ready timeout", []string{"--ready-timeout", "0s"}, []string{"--ready-timeout", "LETSCHAT_READY_TIMEOUT"}},
+		{"instances", []string{"--instances", "hot-standby"}, []string{"--instances", "LETSCHAT_INSTANCES"}},
+		{"active-standby without the lease", []string{"--instances", "active-standby", "--restart-gate", "none"}, []string{"--restart-gate", "LETSCHAT_RESTART_GATE", "--instances"}},
+		{"restart gate", []string{"--restart-gate", "memory"}, []string{"--restart-gate", "LETSCHAT_RESTART_GATE"}},
+		{"handover delay", []string{"--handover-delay", "0s"}, []string{"--handover-delay", "LETSCHAT_HANDOVER_DELAY"}},
+		{"handover timeout", []string{"--handover-timeout", "-1s"}, []string{"--handover-timeout", "LETSCHAT_HANDOVER_TIMEOUT"}},
+		{"lease TTL", []string{"--lease-ttl", "0s"}, []string{"--lease-ttl", "LETSCHAT_LEASE_TTL"}},
+		{"gate retry", []string{"--gate-retry", "0s"}, []string{"--gate-retry", "LETSCHAT_GATE_RETRY"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 type letschatMetrics struct {
 	gateDeferrals prometheus.Counter
 	downtime      prometheus.Histogram
+	handovers     *prometheus.CounterVec
 }
 
 func newLetschatMetrics(reg *prometheus.Registry, status func() lcconfig.Status) *letschatMetrics {
@@ -29,8 +30,17 @@ func newLetschatMetrics(reg *prometheus.Registry, status func() lcconfig.Status)
 			Name: "replset_agent_letschat_restart_downtime_seconds", Help: "Time from the SIGTERM of a policy restart to the replacement answering its readiness probe.", ConstLabels: c,
 			Buckets: []float64{.5, 1, 2.5, 5, 10, 20, 30, 60, 120},
 		}),
+		handovers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "replset_agent_letschat_handovers_total", Help: "Active–standby handovers, by outcome: handed-over (this instance gave its place), took-over (it took another's), called-off.", ConstLabels: c,
+		}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.gateDeferrals, m.downtime,
+	for _, o := range []string{"handed-over", "took-over", "called-off"} {
+		m.handovers.WithLabelValues(o)
+	}
+	reg.MustRegister(m.gateDeferrals, m.downtime, m.handovers,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "replset_agent_letschat_serving", Help: "1 while this instance takes traffic (/readyz passes): ready and, in active-standby, the one chosen to serve.", ConstLabels: c,
+		}, func() float64 { return boolGauge(status().Serving) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "replset_agent_letschat_ready", Help: "1 while Let's Chat answers its readiness probe.", ConstLabels: c,
 		}, func() float64 { return boolGauge(status().Ready) }),
@@ -53,5 +63,13 @@ func (m *letschatMetrics) observe(e lcconfig.Event) {
 		m.gateDeferrals.Inc()
 	case lcconfig.EventRestartDone:
 		m.downtime.Observe(e.Downtime.Seconds())
+	case lcconfig.EventHandover:
+		outcome := "handed-over"
+		if e.Took {
+			outcome = "took-over"
+		}
+		m.handovers.WithLabelValues(outcome).Inc()
+	case lcconfig.EventHandoverOff:
+		m.handovers.WithLabelValues("called-off").Inc()
 	}
 }

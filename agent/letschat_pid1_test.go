@@ -75,7 +75,7 @@ func TestLetschatCommand_reapsOrphansAsPID1(t *testing.T) {
 	}
 	cmd := exec.Command(self, "letschat", "--metadata-url", meta.BaseURL(), "--metadata-source-ip", lcIP,
 		"--metadata-min-interval", "20ms", "--settle-delay", "20ms", "--min-restart-interval", "1ms", "--stagger", "1ms",
-		"--restart-policy", "always", "--dir", dir, "--cookie-secret", testCookie, "--ready-url", "none",
+		"--restart-policy", "always", "--restart-gate", "none", "--dir", dir, "--cookie-secret", testCookie, "--ready-url", "none",
 		"--log-level", "debug", "--log-format", "json", "--", "sh", "-c", script)
 	cmd.Env = append(os.Environ(), "REPLSET_AGENT_TEST_ROLE=pid1")
 	var logs syncBuffer

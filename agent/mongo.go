@@ -26,6 +26,7 @@ type mongoRole struct {
 	client     *mongors.DriverClient
 	rec        *mongors.Reconciler
 	version    *versionWatch // the local mongod's version (version.go)
+	boot       *bootRunner   // the first users' bootstrap (mongo_auth.go); nil without admin credentials
 
 	self selfTracker // whether metadata names this agent's container
 
@@ -58,6 +59,10 @@ func connConfig(c *commonConfig, address string, timeout, heartbeat time.Duratio
 		},
 		CommandTimeout:    timeout,
 		HeartbeatInterval: heartbeat,
+		// Under access control a node has no users until the bootstrap creates them: the roles
+		// that manage the set then use the localhost exception locally and hello elsewhere.
+		LoginFallback: c.talksToMongod && c.Username != "",
+		SourceIP:      c.MongoSourceIP,
 	}
 }
 
@@ -84,6 +89,15 @@ func newMongoRole(cfg mongoConfig, o mongoOptions) (*mongoRole, error) {
 		return nil, fmt.Errorf("mongo client: %w", err)
 	}
 	r.client = client
+	b, err := newBootstrapper(&cfg, client, r.log)
+	if err != nil {
+		return nil, fmt.Errorf("auth bootstrap: %w", err)
+	}
+	if b != nil {
+		r.boot = newBootRunner(&cfg, b, client, r.m, r.log)
+	} else {
+		newBootGauges(r.m)
+	}
 	settings := settingsOf(&cfg.commonConfig, cfg.NoPrimaryAlarm)
 	settings.InitiateSettle = cfg.InitiateSettle
 	rec, err := mongors.NewReconciler(mongors.ReconcilerConfig{
@@ -110,6 +124,9 @@ func (r *mongoRole) run(ctx context.Context) {
 	wg.Go(func() { follow(ctx, r.watcher, r.apply) })
 	wg.Go(func() { r.watchFreshness(ctx) })
 	wg.Go(func() { r.runReconciler(ctx) })
+	if r.boot != nil {
+		wg.Go(func() { r.boot.run(ctx) })
+	}
 	wg.Wait()
 	// Ending sessions on nodes that are gone would wait for each; a stopping agent has no use for them.
 	cctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -240,6 +257,14 @@ type mongoRoleStatus struct {
 	LastError  string         `json:"last_error,omitempty"`
 }
 
+// authOf is the role's access-control state for /status; nil without admin credentials.
+func (r *mongoRole) authOf() *authStatus {
+	if r.boot == nil {
+		return nil
+	}
+	return r.boot.status()
+}
+
 func (r *mongoRole) status() mongoRoleStatus {
 	rs := r.rec.Status()
 	r.mu.Lock()
@@ -257,6 +282,8 @@ func (r *mongoRole) status() mongoRoleStatus {
 	}
 	rep.MongoDB = r.version.status()
 	rep.Problems = append(rep.Problems, r.version.problems()...)
+	rep.Auth = r.authOf()
+	rep.Problems = append(rep.Problems, rep.Auth.problems()...)
 	return mongoRoleStatus{
 		statusReport: finishStatus(rep, r.containers, rs.Observed),
 		Role:         "mongo",

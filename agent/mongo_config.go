@@ -20,6 +20,7 @@ type mongoConfig struct {
 	Heartbeat      time.Duration
 	StepDownPeriod time.Duration
 	InitiateSettle time.Duration
+	Database       string // Let's Chat's database, on which its user gets readWrite
 
 	Command []string // optional mongod command line after "--"
 }
@@ -38,6 +39,7 @@ func (c *mongoConfig) options() *optionSet {
 	c.keyFileFlags.register(s)
 	c.appUserFlags.register(s)
 	s.Duration(&c.InitiateSettle, "initiate-settle", "INITIATE_SETTLE", 10*time.Second, "how long metadata's view of the service must stay the same, with no container starting, before the set is initiated")
+	s.String(&c.Database, "database", "LETSCHAT_DATABASE", "letschat", "Let's Chat's database: the user the agent creates for Let's Chat gets readWrite on it and nothing else")
 	return s
 }
 
@@ -52,6 +54,9 @@ func (c *mongoConfig) validate() error {
 		return err
 	}
 	if err := c.validateSecrets(); err != nil {
+		return err
+	}
+	if err := checkDatabaseName(c.Database); err != nil {
 		return err
 	}
 	if c.Recheck <= 0 {

@@ -40,8 +40,7 @@ const (
 // pendingMetrics are used by monitoring/ and agreed in the round plan, but exported by work that
 // is merged separately. They are skipped with a message while absent; once a running role exports
 // one, the test fails until its entry is removed here, so the check cannot stay switched off.
-var pendingMetrics = map[string]string{
-}
+var pendingMetrics = map[string]string{}
 
 // eventOnlyMetrics get a series only when something goes wrong in a way the healthy in-process
 // scenario does not produce; for them the role's registry must declare the metric and its labels.

@@ -9,6 +9,8 @@ import (
 	"unicode"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/replset-agent/replset-agent/lcconfig"
 )
 
 // Limits on secret files: a password, user name or cookie secret is one short line; a keyFile is
@@ -150,6 +152,28 @@ func (c *mongoConfig) validateSecrets() error {
 	}
 	if c.Username != "" && c.Username == c.AppUsername {
 		return usagef("--app-username (env LETSCHAT_DB_USERNAME) is the same user as --username (env MONGO_USERNAME): Let's Chat gets a user of its own, with readWrite on its database only")
+	}
+	// With the admin's credentials the agent runs the bootstrap of the set's first users, which
+	// needs both users' passwords.
+	switch {
+	case c.Username != "" && c.Password == "":
+		return usagef("--username (env MONGO_USERNAME) is set without its password: give --password-file (env MONGO_PASSWORD_FILE) or --password (env MONGO_PASSWORD)")
+	case c.Username != "" && c.AppPassword == "":
+		return usagef("--username (env MONGO_USERNAME) is set without Let's Chat's password: give --app-password-file (env LETSCHAT_DB_PASSWORD_FILE) or --app-password (env LETSCHAT_DB_PASSWORD); the agent creates Let's Chat's user with it")
+	case c.Username == "" && c.AppPassword != "":
+		c.warnings = append(c.warnings, "--app-password (env LETSCHAT_DB_PASSWORD) is set without the admin's --username (env MONGO_USERNAME): the agent runs without authentication and creates no user")
+	}
+	return nil
+}
+
+// checkDatabaseName refuses a --database Let's Chat's URI could not carry (lcconfig's rule).
+func checkDatabaseName(db string) error {
+	if db == "" {
+		return usagef("--database (env LETSCHAT_DATABASE) must not be empty")
+	}
+	var oe *lcconfig.OptionError
+	if err := (lcconfig.URIOptions{Database: db}).Check(); errors.As(err, &oe) && oe.Field == "database" {
+		return usagef("--database (env LETSCHAT_DATABASE): %s", oe.Reason)
 	}
 	return nil
 }

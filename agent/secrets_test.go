@@ -43,15 +43,15 @@ func TestSecretPrecedence(t *testing.T) {
 		want    string
 		warning string
 	}{
-		{"password: env only", nil, map[string]string{"MONGO_USERNAME": "u", "MONGO_PASSWORD": "from-env"},
+		{"password: env only", nil, map[string]string{"MONGO_USERNAME": "u", "MONGO_PASSWORD": "from-env", "LETSCHAT_DB_PASSWORD": "app"},
 			func(c *mongoConfig) string { return c.Password }, "from-env", ""},
-		{"password: flag beats env", []string{"--password", "from-flag"}, map[string]string{"MONGO_USERNAME": "u", "MONGO_PASSWORD": "from-env"},
+		{"password: flag beats env", []string{"--password", "from-flag"}, map[string]string{"MONGO_USERNAME": "u", "MONGO_PASSWORD": "from-env", "LETSCHAT_DB_PASSWORD": "app"},
 			func(c *mongoConfig) string { return c.Password }, "from-flag", ""},
-		{"password: file beats env", nil, map[string]string{"MONGO_USERNAME": "u", "MONGO_PASSWORD": "from-env", "MONGO_PASSWORD_FILE": pw},
+		{"password: file beats env", nil, map[string]string{"MONGO_USERNAME": "u", "MONGO_PASSWORD": "from-env", "MONGO_PASSWORD_FILE": pw, "LETSCHAT_DB_PASSWORD": "app"},
 			func(c *mongoConfig) string { return c.Password }, "from-file", "--password (env MONGO_PASSWORD) is set and ignored: --password-file (env MONGO_PASSWORD_FILE) wins"},
-		{"password: file beats flag", []string{"--username", "u", "--password", "from-flag", "--password-file", pw}, nil,
+		{"password: file beats flag", []string{"--username", "u", "--password", "from-flag", "--password-file", pw, "--app-password", "app"}, nil,
 			func(c *mongoConfig) string { return c.Password }, "from-file", "--password (env MONGO_PASSWORD) is set and ignored"},
-		{"app password: file beats env", nil, map[string]string{"LETSCHAT_DB_PASSWORD": "app-from-env", "LETSCHAT_DB_PASSWORD_FILE": app},
+		{"app password: file beats env", nil, map[string]string{"MONGO_USERNAME": "u", "MONGO_PASSWORD": "pw", "LETSCHAT_DB_PASSWORD": "app-from-env", "LETSCHAT_DB_PASSWORD_FILE": app},
 			func(c *mongoConfig) string { return c.AppPassword }, "app-from-file", "--app-password (env LETSCHAT_DB_PASSWORD) is set and ignored"},
 		{"keyfile: file beats env", []string{"--keyfile-path", "/run/key"}, map[string]string{"MONGO_KEYFILE": "a2V5ZnJvbWVudg==", "MONGO_KEYFILE_FILE": key},
 			func(c *mongoConfig) string { return c.KeyFile }, "a2V5ZnJvbWZpbGU=", "--keyfile (env MONGO_KEYFILE) is set and ignored"},
@@ -107,7 +107,7 @@ func TestSecretFileBounds(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := writeFile(t, "secret", tc.content)
-			args := []string{"--username", "u", tc.flag, f}
+			args := []string{"--username", "u", tc.flag, f, "--app-password", "app"}
 			if tc.flag == "--keyfile-file" {
 				args = []string{tc.flag, f, "--keyfile-path", "/run/key"}
 			}

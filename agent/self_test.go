@@ -119,6 +119,7 @@ func TestLetschatRoleWaitsForItsContainer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(r.lease.close) // run would close it; this test applies snapshots by hand
 	for range 2 {
 		r.apply(roleFetch(t, r.watcher))
 	}

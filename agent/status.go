@@ -12,6 +12,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/replset-agent/replset-agent/bootstrap"
 	"github.com/replset-agent/replset-agent/metadata"
 	"github.com/replset-agent/replset-agent/mongors"
 )
@@ -20,7 +21,9 @@ import (
 type statusConfig struct {
 	commonConfig
 	letschatServiceFlag
+	appUserFlags
 	MongodAddress string
+	Database      string
 	JSON          bool
 	Timeout       time.Duration
 }
@@ -30,6 +33,8 @@ func (c *statusConfig) options() *optionSet {
 	c.commonConfig.register(s, true)
 	c.letschatServiceFlag.register(s)
 	s.String(&c.MongodAddress, "mongod-address", "MONGOD_ADDRESS", "127.0.0.1:27017", "the mongod to start from, reached by direct connection")
+	c.appUserFlags.register(s)
+	s.String(&c.Database, "database", "LETSCHAT_DATABASE", "letschat", "Let's Chat's database, on which its user should have readWrite")
 	s.Bool(&c.JSON, "json", "", false, "print JSON instead of a table")
 	s.Duration(&c.Timeout, "timeout", "STATUS_TIMEOUT", 15*time.Second, "how long to wait for metadata and mongod")
 	return s
@@ -66,6 +71,9 @@ type statusReport struct {
 	// AccessControl is "on", "off" or "unknown": whether the local mongod refuses clients without
 	// credentials (see probeAccessControl). Informational: a set without auth is not unhealthy.
 	AccessControl string `json:"access_control,omitempty"`
+	// Auth is the state of the set's first users (the bootstrap), when the agent has admin
+	// credentials; an alarm there makes the set unhealthy.
+	Auth *authStatus `json:"auth,omitempty"`
 }
 
 func runStatusCmd(args []string, env func(string) (string, bool), stdout, stderr io.Writer) int {
@@ -87,7 +95,17 @@ func runStatusCmd(args []string, env func(string) (string, bool), stdout, stderr
 	if cfg.Timeout <= 0 {
 		return reportUsage(stderr, s, usagef("--timeout (env STATUS_TIMEOUT) must be positive"))
 	}
-	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat, cfg.Password)
+	warning, err := cfg.appUserFlags.validate()
+	if err != nil {
+		return reportUsage(stderr, s, err)
+	}
+	if warning != "" {
+		cfg.warnings = append(cfg.warnings, warning)
+	}
+	if err := checkDatabaseName(cfg.Database); err != nil {
+		return reportUsage(stderr, s, err)
+	}
+	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat, cfg.Password, cfg.AppPassword)
 	logWarnings(log, cfg.warnings)
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
 	defer cancel()
@@ -160,8 +178,44 @@ func collectStatus(ctx context.Context, cfg *statusConfig, log *logrus.Logger) s
 	}
 	if obs.Local.Reachable() {
 		rep.AccessControl = probeAccessControl(ctx, &cfg.commonConfig, cfg.MongodAddress, cfg.Timeout)
+		rep.Auth = checkUsers(ctx, cfg, client, log)
+		rep.Problems = append(rep.Problems, rep.Auth.problems()...)
 	}
 	return finishStatus(rep, containers, &obs)
+}
+
+// checkUsers says, without creating anything, where the bootstrap of the set's first users
+// stands (bootstrap.Check); nil without admin credentials.
+func checkUsers(ctx context.Context, cfg *statusConfig, client *mongors.DriverClient, log logrus.FieldLogger) *authStatus {
+	if cfg.Username == "" {
+		return nil
+	}
+	st := &authStatus{Admin: credName(cfg.Username, cfg.AuthSource), App: credName(cfg.AppUsername, cfg.AuthSource), Database: cfg.Database}
+	if cfg.AppPassword == "" {
+		st.Waiting = "not checked: give --app-password-file (env LETSCHAT_DB_PASSWORD_FILE) to check the users"
+		return st
+	}
+	b, err := bootstrap.New(bootstrap.Config{
+		Address:       cfg.MongodAddress,
+		Admin:         bootstrap.Credential{Username: cfg.Username, Password: cfg.Password, Source: cfg.AuthSource},
+		App:           bootstrap.Credential{Username: cfg.AppUsername, Password: cfg.AppPassword, Source: cfg.AuthSource},
+		AppDatabase:   cfg.Database,
+		ClientOptions: client.ApplyTransport,
+		Timeout:       cfg.Timeout,
+		Log:           log,
+	})
+	if err != nil {
+		st.LastError = err.Error()
+		return st
+	}
+	res, err := b.Check(ctx)
+	st.Done, st.Waiting, st.Warnings = res.Done, res.Waiting, res.Warnings
+	if alarm, text := alarmOf(err); alarm != "" {
+		st.Alarm, st.AlarmText = alarm, text
+	} else if err != nil {
+		st.LastError = err.Error()
+	}
+	return st
 }
 
 func finishStatus(rep statusReport, containers []metadata.ContainerStatus, obs *mongors.Observed) statusReport {
@@ -255,6 +309,9 @@ func printStatus(w io.Writer, rep statusReport) {
 	if rep.AccessControl != "" {
 		fmt.Fprintf(w, "Access control %s\n", accessControlLine(rep.AccessControl))
 	}
+	if a := rep.Auth; a != nil {
+		fmt.Fprintf(w, "Users %s\n", usersLine(a))
+	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOST\tADDRESS\tCONTAINER\tMETADATA\tSET STATE\tVOTES\tPRIORITY\t")
@@ -285,6 +342,19 @@ func printStatus(w io.Writer, rep statusReport) {
 	for _, p := range rep.Problems {
 		fmt.Fprintf(w, "  - %s\n", p)
 	}
+}
+
+// usersLine says where the set's first users stand, in words.
+func usersLine(a *authStatus) string {
+	switch {
+	case a.Alarm != "":
+		return fmt.Sprintf("%s and %s: ALARM (%s)", a.Admin, a.App, a.Alarm)
+	case a.Done:
+		return fmt.Sprintf("%s and %s (readWrite on %s) exist and log in", a.Admin, a.App, a.Database)
+	case a.LastError != "":
+		return fmt.Sprintf("%s and %s: unknown (%s)", a.Admin, a.App, a.LastError)
+	}
+	return fmt.Sprintf("%s and %s: %s", a.Admin, a.App, a.Waiting)
 }
 
 func orDash(s string) string {

@@ -113,21 +113,26 @@ func TestSecretsStayOutOfStatusAndLogs(t *testing.T) {
 	pw := t.TempDir() + "/pw"
 	os.WriteFile(pw, []byte(secret+"\n"), 0o600)
 
-	// The emulator has no users, so authentication fails: the error paths are what must stay clean.
+	const appSecret = "App-s3cret-pw"
+	appPw := t.TempDir() + "/app"
+	os.WriteFile(appPw, []byte(appSecret+"\n"), 0o600)
+
+	// The emulator has no users, so every login fails: the error paths, the fallback without
+	// credentials and the users' check are what must stay clean.
 	var out, errb bytes.Buffer
-	run(statusArgs(d, h, "--username", "admin", "--password-file", pw, "--json"), noEnv, &out, &errb)
-	if strings.Contains(out.String()+errb.String(), secret) {
-		t.Fatalf("status output holds the password:\n%s\n%s", out.String(), errb.String())
+	run(statusArgs(d, h, "--username", "admin", "--password-file", pw, "--app-password-file", appPw, "--json"), noEnv, &out, &errb)
+	if strings.Contains(out.String()+errb.String(), secret) || strings.Contains(out.String()+errb.String(), appSecret) {
+		t.Fatalf("status output holds a password:\n%s\n%s", out.String(), errb.String())
 	}
-	if !strings.Contains(out.String(), "problems") {
-		t.Fatalf("a failed authentication should be a problem:\n%s", out.String())
+	if !strings.Contains(out.String(), `"admin": "admin@admin"`) || !strings.Contains(out.String(), "no admin user yet") {
+		t.Fatalf("status does not report the users:\n%s", out.String())
 	}
 
 	var logs bytes.Buffer
 	cfg := mongoConfig{}
 	cfg.options().parse(nil, noEnv)
 	cfg.MetadataURL, cfg.SourceIP, cfg.MongodAddress = d.meta.BaseURL(), h.ip, h.addr
-	cfg.Username, cfg.Password = "admin", secret
+	cfg.Username, cfg.Password, cfg.AppPassword = "admin", secret, appSecret
 	cfg.Recheck = 100 * time.Millisecond
 	cfg.ActionTimeout = 2 * time.Second
 	cfg.MetadataSpacing = 10 * time.Millisecond
@@ -142,11 +147,14 @@ func TestSecretsStayOutOfStatusAndLogs(t *testing.T) {
 	srv := httptest.NewServer(role.endpoints().handler())
 	defer srv.Close()
 	body := get(t, srv.URL+"/status")
-	if strings.Contains(logs.String()+body, secret) {
-		t.Fatal("the password reached the logs or /status")
+	if strings.Contains(logs.String()+body, secret) || strings.Contains(logs.String()+body, appSecret) {
+		t.Fatal("a password reached the logs or /status")
 	}
-	if !strings.Contains(logs.String(), `"kind":"wait"`) || !strings.Contains(logs.String(), "local mongod "+h.addr+" unreachable") {
-		t.Fatalf("the role did not log its failed authentication and decision:\n%s", logs.String())
+	if !strings.Contains(logs.String(), `"component":"bootstrap"`) || !strings.Contains(logs.String(), `"msg":"decision"`) {
+		t.Fatalf("the role did not log its bootstrap and decisions:\n%s", logs.String())
+	}
+	if !strings.Contains(body, `"admin": "admin@admin"`) {
+		t.Fatalf("/status does not report the users:\n%s", body)
 	}
 }
 

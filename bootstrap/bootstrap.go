@@ -6,7 +6,8 @@
 // Every Step starts from what the set holds, never from what this process remembers: a user that
 // exists and accepts its password is left alone, a step cut short resumes at the next one (after
 // an agent restart too), and a set that already has users whose passwords this agent does not
-// know gets nothing created — the Step reports an alarm instead. It knows MongoDB, not Rancher.
+// know gets nothing created — the Step reports an alarm instead. Check says what Step would do
+// without creating anything, for status reports. It knows MongoDB, not Rancher.
 package bootstrap
 
 import (
@@ -136,7 +137,15 @@ func New(cfg Config) (*Bootstrapper, error) {
 // create the application user (as the admin, only on the primary), or confirm both. Waiting is a
 // Result, not an error; ErrAdminRejected and ErrAppRejected are alarms; other errors are
 // transient (the next Step retries).
-func (b *Bootstrapper) Step(ctx context.Context) (Result, error) {
+func (b *Bootstrapper) Step(ctx context.Context) (Result, error) { return b.step(ctx, false) }
+
+// Check looks at the set as Step does and says what Step would do, creating nothing: for a
+// status report. Without the admin user it asks mongod, without credentials, whether the
+// localhost exception is open: open (no user yet) is Waiting, closed (users this agent does not
+// own, or a connection from off the host) is ErrAdminRejected.
+func (b *Bootstrapper) Check(ctx context.Context) (Result, error) { return b.step(ctx, true) }
+
+func (b *Bootstrapper) step(ctx context.Context, dry bool) (Result, error) {
 	var res Result
 	anon, err := b.connect(nil)
 	if err != nil {
@@ -155,6 +164,9 @@ func (b *Bootstrapper) Step(ctx context.Context) (Result, error) {
 	adminOK, err := b.logsIn(ctx, b.cfg.Admin)
 	if err != nil {
 		return res, err
+	}
+	if !adminOK && dry {
+		return b.checkException(ctx, anon, state)
 	}
 	if !adminOK {
 		if !state.primary {
@@ -187,6 +199,10 @@ func (b *Bootstrapper) Step(ctx context.Context) (Result, error) {
 			res.Waiting = "no application user on this member yet, and it is not the primary: the agent beside the primary creates it"
 			return res, nil
 		}
+		if dry {
+			res.Waiting = "no application user yet: the agent beside the primary creates it as the admin"
+			return res, nil
+		}
 		if err := b.createApp(ctx, admin); err != nil {
 			return res, err
 		}
@@ -208,6 +224,28 @@ func (b *Bootstrapper) Step(ctx context.Context) (Result, error) {
 	res.Done = true
 	if len(res.Created) == 0 {
 		b.log.WithFields(logrus.Fields{"admin": b.cfg.Admin.String(), "app": b.cfg.App.String()}).Debug("users already in place")
+	}
+	return res, nil
+}
+
+// checkException tells a set without the admin user that the agent will bootstrap (mongod's
+// localhost exception is open: no user exists) from one it must not touch.
+func (b *Bootstrapper) checkException(ctx context.Context, anon *mongo.Client, state helloState) (Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.Timeout)
+	defer cancel()
+	// replSetGetStatus is one of the few commands the exception grants.
+	err := anon.Database("admin").RunCommand(ctx, bson.D{{Key: "replSetGetStatus", Value: 1}}).Err()
+	switch code(err) {
+	case 0:
+		if err != nil {
+			return Result{}, fmt.Errorf("bootstrap: replSetGetStatus on %s: %w", b.cfg.Address, err)
+		}
+	case codeUnauthorized:
+		return Result{}, ErrAdminRejected
+	}
+	res := Result{Waiting: "no admin user yet (mongod's localhost exception is open): the agent beside the primary creates it"}
+	if state.primary {
+		res.Waiting = "no admin user yet (mongod's localhost exception is open): this member is the primary, its agent creates it"
 	}
 	return res, nil
 }

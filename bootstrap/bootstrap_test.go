@@ -546,3 +546,60 @@ func (s *syncBuf) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// Check says what Step would do and creates nothing: waiting while the localhost exception is
+// open, done once both users log in, and the same alarms as Step when users it does not own
+// exist or the application user rejects its password.
+func TestCheckCreatesNothing(t *testing.T) {
+	s := newSet(t, 1, mongotest.Options{})
+	var creates atomic.Int32
+	cfg := config(s.addrs[0])
+	cfg.ClientOptions = createCounter(&creates)
+	if res, err := mustNew(t, cfg).Check(ctxT(t)); err != nil || !strings.Contains(res.Waiting, "not initiated") {
+		t.Fatalf("before initiate: %+v, %v", res, err)
+	}
+	s.initiate(t, "")
+	p := s.primary(t, "")
+	cfg.Address = p
+	b := mustNew(t, cfg)
+	for range 2 {
+		res, err := b.Check(ctxT(t))
+		if err != nil || res.Done || !strings.Contains(res.Waiting, "localhost exception is open") || len(res.Created) > 0 {
+			t.Fatalf("no user yet: %+v, %v", res, err)
+		}
+	}
+	if n := creates.Load(); n != 0 {
+		t.Fatalf("Check sent %d createUser commands", n)
+	}
+	// Only the admin: Check waits for the application user.
+	admin := bson.D{{Key: "createUser", Value: adminCred.Username}, {Key: "pwd", Value: adminCred.Password},
+		{Key: "roles", Value: bson.A{bson.D{{Key: "role", Value: "root"}, {Key: "db", Value: "admin"}}}}}
+	if err := connect(t, p, nil, true).Database("admin").RunCommand(ctxT(t), admin).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := b.Check(ctxT(t)); err != nil || res.Done || !strings.Contains(res.Waiting, "no application user yet") {
+		t.Fatalf("admin only: %+v, %v", res, err)
+	}
+	if got := users(t, connect(t, p, &adminCred, true)); !slices.Equal(got, []string{"admin.admin"}) {
+		t.Fatalf("users after Check: %v", got)
+	}
+	if res, err := step(t, mustNew(t, config(p))); err != nil || !res.Done {
+		t.Fatalf("step: %+v, %v", res, err)
+	}
+	if res, err := b.Check(ctxT(t)); err != nil || !res.Done {
+		t.Fatalf("both users: %+v, %v", res, err)
+	}
+	wrongApp := cfg
+	wrongApp.App.Password = "not-the-app-password"
+	if _, err := mustNew(t, wrongApp).Check(ctxT(t)); !errors.Is(err, bootstrap.ErrAppRejected) {
+		t.Fatalf("app password refused: %v, want ErrAppRejected", err)
+	}
+	wrongAdmin := cfg
+	wrongAdmin.Admin.Password = "not-the-admin-password"
+	if _, err := mustNew(t, wrongAdmin).Check(ctxT(t)); !errors.Is(err, bootstrap.ErrAdminRejected) {
+		t.Fatalf("admin password refused with users present: %v, want ErrAdminRejected", err)
+	}
+	if n := creates.Load(); n != 0 {
+		t.Fatalf("Check sent %d createUser commands", n)
+	}
+}

@@ -8,7 +8,9 @@ import (
 )
 
 // TestBootstrap: one and two hosts never initiate (min-members is 3); the third host makes the
-// lowest-create_index agent initiate once, with an explicit config of all three.
+// lowest-create_index agent initiate once, with an explicit config of all three, although with
+// access control on no node but its own answers it more than hello and a refused login; then the
+// first users are created.
 func TestBootstrap(t *testing.T) {
 	e := newEnv(t, envOptions{hosts: 3})
 	h := e.hosts
@@ -52,6 +54,9 @@ func TestBootstrap(t *testing.T) {
 	v := e.waitSettled("3 hosts: initiated", h)
 	e.startWriter(h)
 	t.Logf("initiated: %s", v)
+	// Access control: the first users exist once, created by the agent beside the primary.
+	e.waitUsersDone(t, h)
+	e.checkUsers(t, v.Primary)
 	if !h[0].agent.hasLog(map[string]string{"msg": "action done", "kind": "initiate"}) {
 		t.Errorf("host1, the lowest create_index, did not log the initiate:\n%s", h[0].agent.log())
 	}

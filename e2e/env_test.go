@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"net"
 	"os"
@@ -9,9 +10,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/replset-agent/replset-agent/metadata/metadatatest"
 	"github.com/replset-agent/replset-agent/mongosim"
@@ -40,7 +44,19 @@ type envOptions struct {
 	letschatFlags []string
 	// logLevel is the agents' --log-level; "" means info.
 	logLevel string
+	// noAuth runs the set without access control, as a set deployed before it; by default every
+	// mongod refuses clients without credentials, the mongo agents bootstrap the first users and
+	// log in as the admin, and Let's Chat's agents put Let's Chat's own user in its URI.
+	noAuth bool
+	// testCommands starts the nodes with mongod's test commands (configureFailPoint).
+	testCommands bool
 }
+
+// The scenario's credentials: the admin the agents create and log in as, and Let's Chat's user.
+const (
+	adminUser = "admin"
+	appUser   = "letschat"
+)
 
 // host is one simulated Rancher host: a mongod on its own loopback address and the mongo agent
 // beside it, which reaches metadata from that address so that metadata knows which host it is.
@@ -85,7 +101,16 @@ type env struct {
 	lcIPs   []string
 	lcs     []*lcAgent
 	writer  *writer
+	// mu serializes changes to tree and its publication for a test that also changes it from
+	// another goroutine (the health checker of letschat_invariant_test.go); others need not lock.
+	mu sync.Mutex
+	// With access control: the passwords, and the Rancher-secret-like files holding them.
+	adminPW, appPW     string
+	adminFile, appFile string
 }
+
+// auth reports whether the scenario's set runs with access control.
+func (e *env) auth() bool { return !e.opts.noAuth }
 
 func newEnv(t testing.TB, opts envOptions) *env {
 	t.Helper()
@@ -98,10 +123,26 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	if opts.logLevel == "" {
 		opts.logLevel = "info"
 	}
-	e := &env{t: t, opts: opts, dir: t.TempDir(), probe: newProbe()}
+	e := &env{t: t, opts: opts, dir: t.TempDir()}
+	if e.auth() {
+		// Passwords with characters a URI must escape.
+		e.adminPW, e.appPW = "e2e admin:pw/"+rand.Text(), "e2e app@pw%"+rand.Text()
+		e.adminFile, e.appFile = filepath.Join(e.dir, "admin-password"), filepath.Join(e.dir, "app-password")
+		for f, pw := range map[string]string{e.adminFile: e.adminPW, e.appFile: e.appPW} {
+			if err := os.WriteFile(f, []byte(pw+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.probe = newProbe(&options.Credential{Username: adminUser, Password: e.adminPW, AuthSource: "admin"})
+	} else {
+		e.probe = newProbe(nil)
+	}
 	e.meta = metadatatest.StartT(t, metadatatest.Options{})
-	// The suite's set presents MongoDB 5.0, the newest series Let's Chat can use.
-	e.cluster = mongotest.New(t, mongotest.Options{SetName: setName, ElectionTimeout: 500 * time.Millisecond, Version: mongosim.Version50})
+	// The suite's set presents MongoDB 5.0, the newest series Let's Chat can use. Each loopback
+	// address is a host of its own: only an agent on a node's address gets its localhost
+	// exception, as only the agent sharing mongod's network namespace does in Rancher.
+	e.cluster = mongotest.New(t, mongotest.Options{SetName: setName, ElectionTimeout: 500 * time.Millisecond, Version: mongosim.Version50,
+		Auth: e.auth(), LocalClient: mongosim.SameHostClient, TestCommands: opts.testCommands})
 	e.obs, _ = e.cluster.(mongotest.Observer)
 	// Cleanups run last-registered first: the safety check (registered at the end) runs while
 	// everything is up; then the agents stop, while their mongods still run (an agent's shutdown
@@ -151,6 +192,10 @@ func (e *env) mongoArgs(h *host) []string {
 		"--step-down-period", "2s",
 		"--no-primary-alarm", "5s",
 		"--log-level", e.opts.logLevel,
+	}
+	if e.auth() {
+		// The agent's connections leave from its host's address, as beside mongod in Rancher.
+		args = append(args, "--username", adminUser, "--password-file", e.adminFile, "--app-password-file", e.appFile, "--mongo-source-ip", h.ip)
 	}
 	return append(args, e.opts.mongoFlags...)
 }
@@ -286,7 +331,12 @@ func (e *env) waitSettled(what string, hs []*host) setView {
 // startWriter starts the client traffic; call it once the set has a primary.
 func (e *env) startWriter(seeds []*host) {
 	e.t.Helper()
-	w, err := startWriter(addrsOf(seeds), setName)
+	var cred *options.Credential
+	if e.auth() {
+		// As Let's Chat: its own user, readWrite on its database only.
+		cred = &options.Credential{Username: appUser, Password: e.appPW, AuthSource: "admin"}
+	}
+	w, err := startWriter(addrsOf(seeds), setName, cred)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -387,6 +437,9 @@ func (e *env) letschatArgs(lc *lcAgent, dir string, extra ...string) []string {
 		"--metadata-min-interval", "50ms",
 		"--metadata-backoff-cap", "1s",
 		"--log-level", e.opts.logLevel,
+	}
+	if e.auth() {
+		args = append(args, "--app-password-file", e.appFile)
 	}
 	return append(append(args, e.opts.letschatFlags...), extra...)
 }

@@ -16,27 +16,41 @@ import (
 
 // probe reads the replica set the way an operator would, through the driver with a direct
 // connection to each node. It is independent of the agents' own observation code, and works the
-// same against the emulator and real mongod.
+// same against the emulator and real mongod. With access control it logs in as the admin, except
+// for hello, which needs no login and is all a node without users answers.
 type probe struct {
+	cred    *options.Credential
 	mu      sync.Mutex
-	clients map[string]*mongo.Client
+	clients map[probeKey]*mongo.Client
 }
 
-func newProbe() *probe { return &probe{clients: map[string]*mongo.Client{}} }
+type probeKey struct {
+	addr string
+	anon bool
+}
 
-func (p *probe) client(addr string) (*mongo.Client, error) {
+func newProbe(cred *options.Credential) *probe {
+	return &probe{cred: cred, clients: map[probeKey]*mongo.Client{}}
+}
+
+func (p *probe) client(addr string, anon bool) (*mongo.Client, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if c, ok := p.clients[addr]; ok {
+	k := probeKey{addr, anon || p.cred == nil}
+	if c, ok := p.clients[k]; ok {
 		return c, nil
 	}
-	c, err := mongo.Connect(options.Client().SetHosts([]string{addr}).SetDirect(true).
+	o := options.Client().SetHosts([]string{addr}).SetDirect(true).
 		SetHeartbeatInterval(500 * time.Millisecond).SetServerSelectionTimeout(time.Second).
-		SetConnectTimeout(time.Second))
+		SetConnectTimeout(time.Second)
+	if !k.anon {
+		o.SetAuth(*p.cred)
+	}
+	c, err := mongo.Connect(o)
 	if err != nil {
 		return nil, err
 	}
-	p.clients[addr] = c
+	p.clients[k] = c
 	return c, nil
 }
 
@@ -57,11 +71,11 @@ func (p *probe) close() {
 	for _, c := range p.clients {
 		_ = c.Disconnect(context.Background())
 	}
-	p.clients = map[string]*mongo.Client{}
+	p.clients = map[probeKey]*mongo.Client{}
 }
 
 func (p *probe) run(ctx context.Context, addr string, cmd bson.D) (bson.Raw, error) {
-	c, err := p.client(addr)
+	c, err := p.client(addr, cmd[0].Key == "hello")
 	if err != nil {
 		return nil, err
 	}

@@ -326,6 +326,14 @@ type mongoStatus struct {
 	} `json:"reconciler"`
 	Metadata  metaStats `json:"metadata"`
 	LastError string    `json:"last_error"`
+	// Auth is the bootstrap of the set's first users (with admin credentials).
+	Auth *struct {
+		Done      bool     `json:"done"`
+		Created   []string `json:"created"`
+		Waiting   string   `json:"waiting"`
+		Alarm     string   `json:"alarm"`
+		LastError string   `json:"last_error"`
+	} `json:"auth"`
 }
 
 // metaStats is a role's metadata watcher counters (metadata.Stats, which has no JSON tags).

@@ -159,6 +159,9 @@ func TestRealLetschat(t *testing.T) {
 	e.waitSettled("the old seeds removed", h[3:5])
 
 	reportWire(t, e)
+	if e.auth() {
+		checkAppLogin(t, e, lc)
+	}
 	if e.obs != nil {
 		if v := e.obs.SafetyViolations(); len(v) > 0 {
 			t.Errorf("safety: %s", strings.Join(v, "; "))
@@ -208,6 +211,40 @@ func reportWire(t *testing.T, e *env) {
 		}
 	}
 	t.Logf("commands on the wire (agents, probe and Let's Chat):\n  %s", strings.Join(lines, "\n  "))
+}
+
+// checkAppLogin checks that Let's Chat logged in as its own user: its URI names that user (never
+// the admin), and its 2016 driver's SCRAM-SHA-1 conversation over OP_QUERY succeeded, while no
+// legacy command of its was refused for want of a login.
+func checkAppLogin(t *testing.T, e *env, lc *lcAgent) {
+	t.Helper()
+	st, err := lc.proc.letschatStatus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(st.Supervisor.URI, "mongodb://"+appUser+":") || strings.Contains(st.Supervisor.URI, adminUser+":") {
+		t.Errorf("Let's Chat's URI %q does not carry its own user alone", st.Supervisor.URI)
+	}
+	em, ok := e.cluster.(*mongotest.Emulator)
+	if !ok {
+		return
+	}
+	logins := 0
+	for _, cc := range em.Sim().Commands() {
+		if !cc.OpQuery {
+			continue
+		}
+		switch {
+		case cc.Command == "saslStart" && cc.Code == 0:
+			logins += cc.Count
+		case cc.Code == mongosim.CodeUnauthorized || cc.Code == mongosim.CodeAuthenticationFailed:
+			t.Errorf("Let's Chat's OP_QUERY %s was refused with %d ×%d", cc.Command, cc.Code, cc.Count)
+		}
+	}
+	if logins == 0 {
+		t.Error("Let's Chat never logged in over OP_QUERY (saslStart)")
+	}
+	t.Logf("Let's Chat logged in %d times as %s (SCRAM over OP_QUERY)", logins, appUser)
 }
 
 // stopRealLetschat stops the agent (which stops Let's Chat), then kills whatever Let's Chat

@@ -15,7 +15,8 @@ import (
 )
 
 // writer plays Let's Chat's traffic during a scenario: it inserts numbered messages with
-// w:"majority" through a replicaSet= URI, as Let's Chat does, and remembers which were
+// w:"majority" through a replicaSet= URI, as Let's Chat does (as Let's Chat's user when the set
+// has access control), and remembers which were
 // acknowledged, so that the suite can check afterwards that none of them was lost.
 type writer struct {
 	client *mongo.Client
@@ -28,12 +29,16 @@ type writer struct {
 	failed int
 }
 
-func startWriter(seeds []string, set string) (*writer, error) {
+func startWriter(seeds []string, set string, cred *options.Credential) (*writer, error) {
 	uri := "mongodb://" + strings.Join(seeds, ",") + "/?replicaSet=" + set
-	client, err := mongo.Connect(options.Client().ApplyURI(uri).
+	o := options.Client().ApplyURI(uri).
 		SetHeartbeatInterval(500 * time.Millisecond).
 		SetServerSelectionTimeout(2 * time.Second).
-		SetWriteConcern(writeconcern.Majority()))
+		SetWriteConcern(writeconcern.Majority())
+	if cred != nil {
+		o.SetAuth(*cred)
+	}
+	client, err := mongo.Connect(o)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,12 @@
 // down for a policy restart at a time; the gate is held until the replacement answers its
 // readiness probe. Crash restarts, with backoff, never wait for the gate.
 //
+// In active–standby (InstancesMode) one instance serves, the others run warm: choose decides from
+// the caller's view of the instances and their health (the load balancer's verdict on readiness)
+// whether this one serves, and the serving instance hands over to a standby through a
+// HandoverGate before its own policy restart (handover.go), so that some instance serves at every
+// moment.
+//
 // lcconfig must not know anything of Rancher or of how members are discovered: callers hand it
 // "host:port" strings with an optional health hint and this instance's rank. It never logs,
 // prints or returns a password or the cookie secret; use Redact on anything that may carry a URI.

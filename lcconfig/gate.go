@@ -32,3 +32,32 @@ var ErrGateUnavailable = errors.New("restart gate unavailable")
 type openGate struct{}
 
 func (openGate) Acquire(context.Context, time.Duration) (func(), error) { return func() {}, nil }
+
+// HandoverGate is a RestartGate through which the serving instance of an active–standby service
+// hands its traffic to a standby before its own policy restart, so that some instance serves at
+// every moment. The request and its answer live in the gate's store (the lease document of the
+// real gate), never in metadata: both sides read the same record.
+//
+// The serving instance takes the gate with AcquireHandover, which also offers its place; a warm
+// standby that sees the offer (Offered) claims it (Claim) and serves from then on; the holder reads
+// who claimed it (Successor) and stops serving only once the successor has served long enough for
+// the load balancer to see it. The other instances read the claim too (Offered), and do not start
+// serving on their own while it stands: the successor serves. Every method returns an error wrapping ErrGateUnavailable when the
+// store cannot decide (no primary), and must return when ctx ends.
+type HandoverGate interface {
+	RestartGate
+	// AcquireHandover is Acquire for the serving instance: the lease it takes also offers its
+	// place to a successor.
+	AcquireHandover(ctx context.Context, hold time.Duration) (release func(), err error)
+	// Successor returns who claimed the offer of this instance's current hold ("" while no one
+	// has), and held false when this instance no longer holds the gate (its hold expired, or
+	// another instance took it over).
+	Successor(ctx context.Context) (successor string, held bool, err error)
+	// Offered returns the handover the gate's holder offers, if any: from is the instance that
+	// offers its place ("" when there is no offer), ref names its hold for Claim (only the gate
+	// interprets it), and successor is who claimed it ("" while no one has).
+	Offered(ctx context.Context) (from, ref, successor string, err error)
+	// Claim takes the offer Offered returned: this instance now serves in from's place. It fails,
+	// wrapping ErrGateUnavailable, when the offer was claimed by another instance or withdrawn.
+	Claim(ctx context.Context, from, ref string) error
+}

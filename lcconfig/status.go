@@ -33,6 +33,16 @@ type Status struct {
 	Rank int `json:"rank"`
 	// Ready is true while the running child passes its readiness probe (or runs, without one).
 	Ready bool `json:"ready"`
+	// Mode is all-active or active-standby.
+	Mode InstancesMode `json:"mode"`
+	// Serving is true while this instance takes traffic: it is Ready and, in active–standby, the
+	// instance chosen to serve. This is what /readyz reports to the load balancer.
+	Serving bool `json:"serving"`
+	// Role is, in active–standby, "active" (chosen to serve), "standby", or "handing-over" while
+	// a handover or the restart after it runs; empty in all-active.
+	Role string `json:"role,omitempty"`
+	// Handover describes the handover this instance is in, if any (its phase and successor).
+	Handover string `json:"handover,omitempty"`
 	// ChildURI is the URI the running child was started with (redacted); empty when none or
 	// when it was started without members.
 	ChildURI string `json:"child_uri,omitempty"`
@@ -68,6 +78,9 @@ const (
 	EventStopping     EventKind = "stopping"      // the child is being stopped for a policy restart (Reason)
 	EventRestartDone  EventKind = "restart-done"  // the replacement is ready (Downtime: from the stop)
 	EventGateDeferred EventKind = "gate-deferred" // a policy restart waits: the gate was not available
+	EventServing      EventKind = "serving"       // this instance started (Serving) or stopped taking traffic
+	EventHandover     EventKind = "handover"      // a handover's successor claimed it (Peer: the other instance)
+	EventHandoverOff  EventKind = "handover-off"  // a handover was called off (Detail says why)
 )
 
 // Event is one thing the supervisor did, for metrics and for the demo's output.
@@ -86,4 +99,12 @@ type Event struct {
 	ExitCode int `json:"exit_code,omitempty"`
 	// Downtime is set on EventRestartDone: from the stop signal to the replacement being ready.
 	Downtime time.Duration `json:"downtime,omitempty"`
+	// Serving is set on EventServing: whether this instance now takes traffic.
+	Serving bool `json:"serving,omitempty"`
+	// Peer is the other instance of a handover: the successor (on the instance that hands over)
+	// or the instance taken over from (on the successor, where Took is set).
+	Peer string `json:"peer,omitempty"`
+	Took bool   `json:"took,omitempty"`
+	// Detail says why, on EventServing and EventHandoverOff.
+	Detail string `json:"detail,omitempty"`
 }

@@ -44,14 +44,17 @@ type Supervisor struct {
 	cfg SupervisorConfig
 	log logrus.FieldLogger
 
-	trigger chan struct{}  // one slot: a burst of Updates becomes one wake-up
-	stopReq chan os.Signal // one slot: SIGTERM/SIGINT forwarded by Signal
-	started atomic.Bool
+	trigger     chan struct{}  // one slot: a burst of Updates becomes one wake-up
+	viewTrigger chan struct{}  // one slot: UpdateInstances
+	stopReq     chan os.Signal // one slot: SIGTERM/SIGINT forwarded by Signal
+	started     atomic.Bool
 
 	mu          sync.Mutex // guards the fields below, shared with Update, Signal and Status
 	pending     *memberUpdate
+	pendingView *Instances
 	current     *child
 	status      Status
+	chosen      bool   // active–standby: this instance is chosen to serve (copy of choice.chosen)
 	lastDropped string // the dropped members last warned about
 
 	// Owned by Run's goroutine.
@@ -74,6 +77,14 @@ type Supervisor struct {
 	stopping       *child
 	stoppingReason RestartReason
 	stoppedAt      time.Time
+
+	// Active–standby (supervisor_standby.go), owned by Run's goroutine.
+	view       Instances    // the latest view of the service's instances
+	choice     choice       // whether this instance is chosen to serve
+	servingNow bool         // chosen and the child ready: what was last reported as serving
+	ho         *handoverRun // the handover this instance runs before its policy restart
+	handedOver bool         // the restart after a handover runs: this instance must not serve
+	offers     offerPoll    // a standby's look for offers, and its claim
 }
 
 // memberUpdate is a validated membership.
@@ -90,10 +101,11 @@ func NewSupervisor(cfg SupervisorConfig) (*Supervisor, error) {
 		return nil, err
 	}
 	s := &Supervisor{
-		cfg:     cfg,
-		log:     cfg.Logger.WithField("component", "letschat-supervisor"),
-		trigger: make(chan struct{}, 1),
-		stopReq: make(chan os.Signal, 1),
+		cfg:         cfg,
+		log:         cfg.Logger.WithField("component", "letschat-supervisor"),
+		trigger:     make(chan struct{}, 1),
+		viewTrigger: make(chan struct{}, 1),
+		stopReq:     make(chan os.Signal, 1),
 	}
 	s.status = Status{
 		State:    StateWaiting,
@@ -101,6 +113,10 @@ func NewSupervisor(cfg SupervisorConfig) (*Supervisor, error) {
 		Delivery: cfg.Delivery.String(),
 		Rank:     RankUnknown,
 		Restarts: map[RestartReason]int{},
+		Mode:     cfg.Mode,
+	}
+	if cfg.Mode == ActiveStandby {
+		s.status.Role = roleStandby
 	}
 	return s, nil
 }
@@ -201,6 +217,7 @@ func (s *Supervisor) Status() Status {
 		st.RestartDue = &due
 	}
 	st.Ready = s.current != nil && s.current.isReady()
+	st.Serving = st.Ready && (s.cfg.Mode != ActiveStandby || s.chosen)
 	return st
 }
 

@@ -28,6 +28,9 @@ const (
 	DefaultReadyTimeout       = 2 * time.Minute
 	DefaultGateRetry          = 5 * time.Second
 	DefaultGateTimeout        = 10 * time.Second
+	DefaultHandoverDelay      = 10 * time.Second
+	DefaultHandoverTimeout    = 30 * time.Second
+	DefaultHandoverPoll       = time.Second
 )
 
 // DefaultCommand is the official image's CMD.
@@ -84,6 +87,24 @@ type SupervisorConfig struct {
 	GateRetry time.Duration
 	// GateTimeout bounds one Acquire; zero means DefaultGateTimeout.
 	GateTimeout time.Duration
+	// Mode is AllActive (the zero value: every ready instance serves) or ActiveStandby (one
+	// instance serves; see UpdateInstances). ActiveStandby needs a Gate that is a HandoverGate.
+	Mode InstancesMode
+	// HandoverDelay is how long the load balancer may take to act on a change of an instance's
+	// readiness (its health check: enough failed or passed checks in a row, and the check's
+	// timeout). In a handover both instances serve for this long before the old one stops, and
+	// the old one then waits this long before its restart. Zero means DefaultHandoverDelay.
+	HandoverDelay time.Duration
+	// HandoverTimeout bounds a handover from the offer to the old instance's draining (a standby
+	// claiming it, the load balancer seeing it); past it the handover is called off and the
+	// restart tried later. Zero means DefaultHandoverTimeout.
+	HandoverTimeout time.Duration
+	// HandoverPoll is how often the gate is read in a handover, by the serving instance for the
+	// claim and by standbys for an offer; zero means DefaultHandoverPoll.
+	HandoverPoll time.Duration
+	// noHandover makes the serving instance restart without handing over: only the property
+	// test's control run sets it, to prove that its checker sees the gap.
+	noHandover bool
 	// Probe, if set, tells whether the running child serves (for Let's Chat: an HTTP request to
 	// its port). A policy restart holds the gate until the replacement passes it; Status.Ready
 	// follows it. Nil means a running child counts as ready.
@@ -147,6 +168,14 @@ func (c SupervisorConfig) withDefaults() (SupervisorConfig, error) {
 		return c, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	c.Policy = policy
+	mode, err := ParseInstancesMode(string(c.Mode))
+	if err != nil {
+		return c, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	c.Mode = mode
+	if _, ok := c.Gate.(HandoverGate); c.Mode == ActiveStandby && !ok {
+		return c, fmt.Errorf("%w: active-standby needs a restart gate that can hand over", ErrInvalidConfig)
+	}
 	// A probe URI proves the options are usable before any member arrives.
 	if _, err := formatURI([]seed{{host: "probe", port: DefaultPort}}, c.URI); err != nil {
 		return c, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
@@ -168,6 +197,9 @@ func (c SupervisorConfig) withDefaults() (SupervisorConfig, error) {
 		{&c.GateTimeout, DefaultGateTimeout, "gate timeout"},
 		{&c.ProbeInterval, DefaultProbeInterval, "probe interval"},
 		{&c.ReadyTimeout, DefaultReadyTimeout, "ready timeout"},
+		{&c.HandoverDelay, DefaultHandoverDelay, "handover delay"},
+		{&c.HandoverTimeout, DefaultHandoverTimeout, "handover timeout"},
+		{&c.HandoverPoll, DefaultHandoverPoll, "handover poll"},
 	} {
 		switch {
 		case *d.value < 0:
@@ -215,4 +247,21 @@ func (c SupervisorConfig) checkCookieSecret() error {
 // SIGKILL and its wait) and the replacement's way to ready.
 func (c SupervisorConfig) holdBound() time.Duration {
 	return c.KillTimeout + childproc.KillWait + c.ReadyTimeout
+}
+
+// handoverBound is how long a handover may keep the gate before the restart proper: the offer up
+// to draining, then the drain.
+func (c SupervisorConfig) handoverBound() time.Duration {
+	return c.HandoverTimeout + c.HandoverDelay + c.GateTimeout
+}
+
+// suspectFor is how long a successor doubts the health of the instance it replaced: the rest of
+// a handover that goes ahead (up to draining, the drain) and one more delay for the view to show
+// the replaced instance failing its check.
+func (c SupervisorConfig) suspectFor() time.Duration {
+	return c.HandoverTimeout + 3*c.HandoverDelay
+}
+
+func (c SupervisorConfig) handoverTimings() handoverTimings {
+	return handoverTimings{delay: c.HandoverDelay, timeout: c.HandoverTimeout, poll: c.HandoverPoll}
 }

@@ -23,8 +23,9 @@ type restartPlan struct {
 // acquisition is one RestartGate.Acquire running in its own goroutine, so that the loop keeps
 // serving updates and signals however long the gate takes.
 type acquisition struct {
-	cancel context.CancelFunc
-	result chan acquireResult // one slot
+	cancel   context.CancelFunc
+	result   chan acquireResult // one slot
+	handover bool               // the gate was asked with this instance's place on offer
 }
 
 type acquireResult struct {
@@ -45,8 +46,10 @@ type gateHold struct {
 // no longer needed. A plan already made keeps its anchor: a burst of changes is one restart.
 func (s *Supervisor) planRestart() {
 	c := s.currentChild()
-	if c == nil || s.desired == nil || s.stopping == c {
-		return // Nothing runs, or it is being replaced already: the next start takes the latest URI.
+	if c == nil || s.desired == nil || s.stopping == c || s.ho != nil {
+		// Nothing runs, or it is being replaced already (or handed over for that): the next
+		// start takes the latest URI.
+		return
 	}
 	reason, needed := restartNeeded(s.cfg.Policy, c.hosts, s.desired.hosts)
 	if !needed {
@@ -89,7 +92,7 @@ func (s *Supervisor) scheduleAt(now time.Time, rederived bool) {
 		return
 	}
 	p.waitingRank = false
-	p.due = restartSlot(p.since, s.lastStart, s.desired.rank, s.cfg.StaggerInterval, s.cfg.MinRestartInterval)
+	p.due = restartSlot(p.since, s.lastStart, s.slotRank(), s.cfg.StaggerInterval, s.cfg.MinRestartInterval)
 	delay := max(p.due.Sub(now), 0)
 	p.timer.arm(delay)
 	due := p.due
@@ -98,7 +101,7 @@ func (s *Supervisor) scheduleAt(now time.Time, rederived bool) {
 	if rederived {
 		msg = "restart rescheduled"
 	}
-	fields := logrus.Fields{"reason": p.reason, "policy": s.cfg.Policy, "delay": delay.String(), "rank": s.desired.rank}
+	fields := logrus.Fields{"reason": p.reason, "policy": s.cfg.Policy, "delay": delay.String(), "rank": s.slotRank()}
 	if c := s.currentChild(); c != nil {
 		fields["pid"] = c.pid
 	}
@@ -146,20 +149,27 @@ func (s *Supervisor) onPlanTimer(ctx context.Context) {
 		s.schedule(false)
 		return
 	}
-	if s.hold != nil {
+	if s.hold != nil || s.ho != nil {
 		// This instance's previous restart still holds the gate: never ask while holding it.
 		p.timer.arm(s.cfg.GateRetry)
 		return
 	}
 	actx, cancel := context.WithTimeout(ctx, s.cfg.GateTimeout)
-	a := &acquisition{cancel: cancel, result: make(chan acquireResult, 1)}
+	handover := s.mustHandOver()
+	a := &acquisition{cancel: cancel, result: make(chan acquireResult, 1), handover: handover}
 	p.acquire = a
 	// The gate is asked for the bound plus the time the answer may take to arrive, so that it
-	// never frees itself before this supervisor's own release at the bound.
+	// never frees itself before this supervisor's own release at the bound; a handover adds its
+	// own bound.
 	hold := s.cfg.holdBound() + s.cfg.GateTimeout
 	gate := s.cfg.Gate
+	acquire := gate.Acquire
+	if handover {
+		hold += s.cfg.handoverBound()
+		acquire = s.handoverGate().AcquireHandover
+	}
 	go func() {
-		release, err := gate.Acquire(actx, hold)
+		release, err := acquire(actx, hold)
 		switch {
 		case err != nil:
 			release = nil
@@ -177,6 +187,7 @@ func (s *Supervisor) onPlanTimer(ctx context.Context) {
 func (s *Supervisor) onAcquired(r acquireResult) {
 	p := s.plan
 	p.acquire.cancel()
+	offered := p.acquire.handover
 	p.acquire = nil
 	if r.err != nil {
 		p.attempts++
@@ -198,14 +209,28 @@ func (s *Supervisor) onAcquired(r acquireResult) {
 	case s.desired.rank < 0:
 		r.release()
 		s.schedule(false)
+	case s.mustHandOver() && !offered:
+		// Chosen to serve since the gate was asked: ask again, with this instance's place on offer.
+		r.release()
+		p.timer.arm(0)
+	case s.mustHandOver():
+		s.plan = nil
+		s.setPending("", nil)
+		s.startHandover(r.release, reason)
 	default:
+		if s.cfg.Mode == ActiveStandby && s.choice.chosen {
+			s.log.WithField("reason", reason).Warn("no other instance runs to hand over to: restarting while serving")
+		}
 		s.beginPolicyStop(c, reason, r.release)
 	}
 }
 
 // beginPolicyStop stops the child for a policy restart, holding the gate.
 func (s *Supervisor) beginPolicyStop(c *child, reason RestartReason, release func()) {
-	waited := time.Since(s.plan.since)
+	var waited time.Duration
+	if s.plan != nil { // nil after a handover, which logged its own time
+		waited = time.Since(s.plan.since)
+	}
 	s.plan = nil
 	s.setPending("", nil)
 	s.hold = &gateHold{release: release, reason: reason, acquired: time.Now()}
@@ -217,6 +242,7 @@ func (s *Supervisor) beginPolicyStop(c *child, reason RestartReason, release fun
 	s.mu.Unlock()
 	s.log.WithFields(logrus.Fields{"reason": reason, "pid": c.pid, "uri": Redact(s.desired.uri), "waited": waited.Round(time.Millisecond).String()}).
 		Info("restarting Let's Chat")
+	s.rechoose()
 	s.emit(Event{Kind: EventStopping, PID: c.pid, Reason: reason})
 	c.stop(terminateSignal)
 }
@@ -232,6 +258,10 @@ func (s *Supervisor) releaseHold(warn string) {
 	s.mu.Unlock()
 	if warn != "" {
 		s.log.WithFields(logrus.Fields{"reason": h.reason, "held": time.Since(h.acquired).Round(time.Millisecond).String()}).Warn("restart gate released: " + warn)
+	}
+	if s.handedOver {
+		s.handedOver = false
+		s.rechoose()
 	}
 }
 

@@ -30,6 +30,7 @@ func (s *Supervisor) Run(ctx context.Context) (exitCode int, err error) {
 	if err := s.startIfIdle(); err != nil {
 		return 1, err
 	}
+	s.startStandby()
 
 	for {
 		select {
@@ -65,6 +66,18 @@ func (s *Supervisor) Run(ctx context.Context) (exitCode int, err error) {
 			s.onAcquired(r)
 		case <-s.holdBoundFired():
 			s.releaseHold("the replacement was not ready within the bound; another instance may now restart")
+		case <-s.viewTrigger:
+			s.onView()
+		case <-s.handoverTimer():
+			s.onHandoverTimer(ctx)
+		case a := <-s.handoverLook():
+			s.onHandoverLook(a)
+		case <-s.offerTimer():
+			s.onOfferTimer(ctx)
+		case a := <-s.offerLook():
+			s.onOfferLook(ctx, a)
+		case err := <-s.claimDone():
+			s.onClaimDone(err)
 		case ex := <-s.exitedCh():
 			s.onExit(ex)
 		case <-s.readyCh():
@@ -217,6 +230,10 @@ func (s *Supervisor) onExit(ex exitInfo) {
 			Info("the child ran healthy long enough; crash count reset")
 		s.crashes = 0
 	}
+	s.rechoose()
+	if s.ho != nil {
+		s.endHandover("the child exited", false)
+	}
 	if s.stopping == c {
 		s.stopping = nil
 		s.logStopped(c, ex)
@@ -243,6 +260,7 @@ func (s *Supervisor) onReady() {
 	c.readyAt = time.Now()
 	s.log.WithFields(logrus.Fields{"pid": c.pid, "after": c.readyAt.Sub(c.started).Round(time.Millisecond).String()}).Info("Let's Chat is ready")
 	s.emit(Event{Kind: EventReady, PID: c.pid})
+	s.rechoose()
 	if s.hold != nil && s.stopping == nil {
 		down := time.Since(s.stoppedAt)
 		s.log.WithFields(logrus.Fields{"reason": s.hold.reason, "down": down.Round(time.Millisecond).String()}).Info("restart complete; Let's Chat is ready again")
@@ -346,6 +364,7 @@ func (s *Supervisor) recordExit(c *child, ex exitInfo) {
 }
 
 func (s *Supervisor) stopTimers() {
+	s.stopStandby()
 	s.settle.stop()
 	s.backoffTimer.stop()
 	s.waitLog.stop()

@@ -19,6 +19,9 @@
 // peers, the local node — must be proven empty: hello without a set and replSetGetStatus 94.
 // mongod answers hello alike on a node removed from a set; its 93 marks a node that keeps a set's
 // data, which blocks initiation and never seeds a set, and any other answer blocks as unknown.
+// Under access control (DriverClient with ConnConfig.LoginFallback) a node without users answers
+// another host nothing but hello: one that refuses the admin login and names no set counts as empty
+// (StandingNoUsers), since every node holding this set's data holds its admin user too.
 // The loop reads the set once more just before it sends the initiate. Peers are never put in a
 // config; one that reports a primary makes the agent read that primary's config and join its view
 // instead, and a listed mongod holding another replica set is never added (foreign-set alarm).

@@ -6,7 +6,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -55,6 +57,22 @@ type ConnConfig struct {
 	HeartbeatInterval time.Duration `json:"heartbeatInterval"`
 	// IdleClose closes connections to a node not used for this long; zero means 1 min.
 	IdleClose time.Duration `json:"idleClose"`
+	// LoginFallback, with a Username, copes with nodes that refuse the login with
+	// AuthenticationFailed, as a node without users yet does under access control. The local node
+	// (Address) is then used without credentials: mongod's localhost exception lets a client on
+	// its own host read replSetGetStatus and initiate or reconfigure the set while no user exists
+	// (it refuses replSetGetConfig). As soon as it answers Unauthorized (13) without credentials,
+	// which it does for everything once a user exists, the client logs in again. Any other node is
+	// sent only hello, which needs no login; other commands to it fail with a *LoginRefusedError
+	// (ErrLoginRefused) until a login succeeds again, tried after LoginRetry.
+	LoginFallback bool `json:"loginFallback,omitempty"`
+	// LoginRetry is how long a node that refused the login is used without it before the next
+	// login attempt; zero means 5 s.
+	LoginRetry time.Duration `json:"loginRetry,omitempty"`
+	// SourceIP, when set, is the local address every connection is made from. mongod's localhost
+	// exception needs the connection to come from its own host; beside mongod the system's choice
+	// (127.0.0.1 to 127.0.0.1) already does.
+	SourceIP string `json:"sourceIP,omitempty"`
 }
 
 // String renders the config without its password.
@@ -79,17 +97,29 @@ func (c ConnConfig) withDefaults() ConnConfig {
 	if c.AuthSource == "" {
 		c.AuthSource = "admin"
 	}
+	if c.LoginRetry <= 0 {
+		c.LoginRetry = 5 * time.Second
+	}
 	return c
 }
 
-// DriverClient is the Client backed by the MongoDB Go driver, one direct connection pool per node.
+// DriverClient is the Client backed by the MongoDB Go driver, one direct connection pool per node
+// (two for a node that refused the login: with and without credentials).
 type DriverClient struct {
-	cfg ConnConfig
-	tls *tls.Config
+	cfg    ConnConfig
+	tls    *tls.Config
+	dialer *net.Dialer
 
 	mu      sync.Mutex
-	clients map[string]*pooled
+	clients map[poolKey]*pooled
+	refused map[string]time.Time // node → when it last refused the login (LoginFallback)
 	closed  bool
+}
+
+// poolKey names a connection pool: a node, logged in or not.
+type poolKey struct {
+	addr string
+	anon bool
 }
 
 type pooled struct {
@@ -108,7 +138,14 @@ func NewDriverClient(cfg ConnConfig) (*DriverClient, error) {
 	if cfg.Password != "" && cfg.Username == "" {
 		return nil, errors.New("mongod password given without a username")
 	}
-	dc := &DriverClient{cfg: cfg, clients: map[string]*pooled{}}
+	dc := &DriverClient{cfg: cfg, clients: map[poolKey]*pooled{}, refused: map[string]time.Time{}}
+	if cfg.SourceIP != "" {
+		ip := net.ParseIP(cfg.SourceIP)
+		if ip == nil {
+			return nil, fmt.Errorf("source IP %q is not an IP address", cfg.SourceIP)
+		}
+		dc.dialer = &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
+	}
 	if cfg.TLS.on() {
 		t, err := loadTLS(cfg.TLS)
 		if err != nil {
@@ -152,7 +189,7 @@ func (d *DriverClient) Close(ctx context.Context) error {
 	d.mu.Lock()
 	d.closed = true
 	clients := d.clients
-	d.clients = map[string]*pooled{}
+	d.clients = map[poolKey]*pooled{}
 	d.mu.Unlock()
 	errs := make(chan error, len(clients))
 	var wg sync.WaitGroup
@@ -168,30 +205,31 @@ func (d *DriverClient) Close(ctx context.Context) error {
 	return errors.Join(all...)
 }
 
-// client returns the pool for addr, closing pools left idle.
-func (d *DriverClient) client(addr string) (*mongo.Client, error) {
+// client returns the pool for addr (without credentials when anon), closing pools left idle.
+func (d *DriverClient) client(addr string, anon bool) (*mongo.Client, error) {
 	now := time.Now()
+	key := poolKey{addr: addr, anon: anon}
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
 		return nil, errors.New("mongo client closed")
 	}
 	var idle []*mongo.Client
-	for a, p := range d.clients {
-		if a != addr && now.Sub(p.lastUsed) > d.cfg.IdleClose {
+	for k, p := range d.clients {
+		if k != key && now.Sub(p.lastUsed) > d.cfg.IdleClose {
 			idle = append(idle, p.c)
-			delete(d.clients, a)
+			delete(d.clients, k)
 		}
 	}
-	p := d.clients[addr]
+	p := d.clients[key]
 	if p == nil {
-		c, err := mongo.Connect(d.options(addr))
+		c, err := mongo.Connect(d.options(addr, anon))
 		if err != nil {
 			d.mu.Unlock()
 			return nil, fmt.Errorf("connect %s: %s", addr, d.redact(err.Error()))
 		}
 		p = &pooled{c: c}
-		d.clients[addr] = p
+		d.clients[key] = p
 	}
 	p.lastUsed = now
 	d.mu.Unlock()
@@ -203,7 +241,7 @@ func (d *DriverClient) client(addr string) (*mongo.Client, error) {
 	return p.c, nil
 }
 
-func (d *DriverClient) options(addr string) *options.ClientOptions {
+func (d *DriverClient) options(addr string, anon bool) *options.ClientOptions {
 	o := options.Client().
 		SetHosts([]string{addr}).
 		SetDirect(true).
@@ -216,7 +254,7 @@ func (d *DriverClient) options(addr string) *options.ClientOptions {
 	if d.cfg.HeartbeatInterval > 0 {
 		o.SetHeartbeatInterval(d.cfg.HeartbeatInterval)
 	}
-	if d.cfg.Username != "" {
+	if d.cfg.Username != "" && !anon {
 		o.SetAuth(options.Credential{
 			Username:      d.cfg.Username,
 			Password:      d.cfg.Password,
@@ -224,16 +262,107 @@ func (d *DriverClient) options(addr string) *options.ClientOptions {
 			AuthMechanism: d.cfg.AuthMechanism,
 		})
 	}
-	if d.tls != nil {
-		o.SetTLSConfig(d.tls)
-	}
+	d.ApplyTransport(o)
 	return o
 }
 
+// ApplyTransport sets on o how this client reaches mongod — TLS and the source address — so
+// that another client (the bootstrap's) connects the same way. It sets no credentials.
+func (d *DriverClient) ApplyTransport(o *options.ClientOptions) {
+	if d.tls != nil {
+		o.SetTLSConfig(d.tls)
+	}
+	if d.dialer != nil {
+		o.SetDialer(d.dialer)
+	}
+}
+
 // run sends one admin command to addr and returns its reply, converting every failure into a
-// *CommandError or *UnreachableError whose text holds no credential.
+// *CommandError, *UnreachableError or *LoginRefusedError whose text holds no credential. With
+// LoginFallback it copes with a node that refuses the login (see ConnConfig).
 func (d *DriverClient) run(ctx context.Context, addr, op string, cmd bson.D) (bson.Raw, error) {
-	c, err := d.client(addr)
+	if d.cfg.Username == "" || !d.cfg.LoginFallback {
+		return d.runOn(ctx, addr, op, cmd, false)
+	}
+	if at, refused := d.refusedAt(addr); !refused || time.Since(at) >= d.cfg.LoginRetry {
+		raw, err := d.runOn(ctx, addr, op, cmd, false)
+		if !loginFailed(err) {
+			if err == nil && refused {
+				d.setRefused(addr, false)
+			}
+			return raw, err
+		}
+		d.setRefused(addr, true)
+	}
+	return d.runWithoutLogin(ctx, addr, op, cmd)
+}
+
+// runWithoutLogin serves a command for a node that refused the login: the local node without
+// credentials (the localhost exception) until it says a user exists, any other node hello only.
+func (d *DriverClient) runWithoutLogin(ctx context.Context, addr, op string, cmd bson.D) (bson.Raw, error) {
+	if addr != d.cfg.Address {
+		if op != "hello" {
+			return nil, &LoginRefusedError{Op: op, Addr: addr}
+		}
+		return d.runOn(ctx, addr, op, cmd, true)
+	}
+	raw, err := d.runOn(ctx, addr, op, cmd, true)
+	if ErrorCode(err) != codeUnauthorized {
+		return raw, err
+	}
+	// Unauthorized without credentials: a user exists now (the exception is closed), or the
+	// exception never granted this command (replSetGetConfig). Either way, log in again.
+	raw, lerr := d.runOn(ctx, addr, op, cmd, false)
+	switch {
+	case lerr == nil:
+		d.setRefused(addr, false)
+		return raw, nil
+	case loginFailed(lerr):
+		// Still refused: the server's answer without credentials is the one that says why.
+		return nil, err
+	}
+	return nil, lerr
+}
+
+func (d *DriverClient) refusedAt(addr string) (time.Time, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	at, ok := d.refused[addr]
+	return at, ok
+}
+
+func (d *DriverClient) setRefused(addr string, refused bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if refused {
+		d.refused[addr] = time.Now()
+	} else {
+		delete(d.refused, addr)
+	}
+}
+
+// LoginRefused lists, sorted, the nodes that refused the login within the last LoginRetry and
+// are used without it (see ConnConfig.LoginFallback); an older refusal is tried again at the
+// node's next command.
+func (d *DriverClient) LoginRefused() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]string, 0, len(d.refused))
+	for a, at := range d.refused {
+		if time.Since(at) < d.cfg.LoginRetry {
+			out = append(out, a)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// loginFailed reports whether err is mongod refusing the login (AuthenticationFailed).
+func loginFailed(err error) bool { return ErrorCode(err) == codeAuthenticationFailed }
+
+// runOn sends one command over the pool with credentials, or without them when anon.
+func (d *DriverClient) runOn(ctx context.Context, addr, op string, cmd bson.D, anon bool) (bson.Raw, error) {
+	c, err := d.client(addr, anon)
 	if err != nil {
 		return nil, &UnreachableError{Op: op, Addr: addr, Detail: err.Error()}
 	}

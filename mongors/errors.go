@@ -36,6 +36,18 @@ var (
 	ErrHasData = errors.New("member has data")
 	// ErrUnauthorized (13, 18): the credentials were refused or lack a privilege.
 	ErrUnauthorized = errors.New("not authorized")
+	// ErrLoginRefused: a node other than the local one refused the login (AuthenticationFailed,
+	// 18), and the command was not sent (*LoginRefusedError). mongod gives the same answer for an
+	// unknown user and a wrong password, so it means: the node has no users yet, or not this one,
+	// or another password. Such a node is sent only hello, which needs no login
+	// (ConnConfig.LoginFallback).
+	ErrLoginRefused = errors.New("login refused")
+)
+
+// mongod's access-control codes the client branches on.
+const (
+	codeUnauthorized         = 13
+	codeAuthenticationFailed = 18
 )
 
 var codeSentinels = map[int32]error{
@@ -79,6 +91,23 @@ func (e *CommandError) Is(target error) bool {
 	return ok && s == target
 }
 
+// LoginRefusedError is a command the DriverClient did not send to a node other than the local
+// one, because that node refused the login with AuthenticationFailed (ConnConfig.LoginFallback).
+type LoginRefusedError struct {
+	// Op is the command name and Addr the node.
+	Op, Addr string
+}
+
+// Error says what was not sent and why, without the user's name.
+func (e *LoginRefusedError) Error() string {
+	return fmt.Sprintf("%s on %s: not sent: the node refused the login (AuthenticationFailed: no users yet, or not this one)", e.Op, e.Addr)
+}
+
+// Is matches ErrLoginRefused and ErrUnauthorized.
+func (e *LoginRefusedError) Is(target error) bool {
+	return target == ErrLoginRefused || target == ErrUnauthorized
+}
+
 // UnreachableError is a command that got no answer from its node.
 type UnreachableError struct {
 	// Op is the command name and Addr the node it was sent to.
@@ -112,11 +141,16 @@ func Rejected(err error) bool {
 		errors.Is(err, ErrNodeNotElectable) || errors.Is(err, ErrHasData)
 }
 
-// ErrorCode returns the server error code in err, or 0 when there is none (network, timeout).
+// ErrorCode returns the server error code in err, or 0 when there is none (network, timeout); a
+// login refused is AuthenticationFailed (18).
 func ErrorCode(err error) int32 {
 	var ce *CommandError
 	if errors.As(err, &ce) {
 		return ce.Code
+	}
+	var lr *LoginRefusedError
+	if errors.As(err, &lr) {
+		return codeAuthenticationFailed
 	}
 	return 0
 }

@@ -128,16 +128,7 @@ func checkStanding(ctx context.Context, c Client, n *NodeHello) {
 		return
 	}
 	_, err := c.GetStatus(ctx, n.Addr)
-	switch {
-	case err == nil:
-		n.Standing = StandingMember
-	case errors.Is(err, ErrNotInitialized):
-		n.Standing = StandingEmpty
-	case errors.Is(err, ErrInvalidConfig):
-		n.Standing = StandingRemoved
-	default:
-		n.Standing, n.StandingReason = StandingUnknown, err.Error()
-	}
+	n.Standing, n.StandingReason = standingFromStatus(err, n.Addr == c.Local())
 }
 
 // read fills Config, Committed and Status from addr and reports whether the config was read.
@@ -167,11 +158,12 @@ const (
 )
 
 // Probe is what the primary's agent learnt of a listed member missing from the config, from its
-// replSetGetConfig: whether it is empty (94), holds this set (removed from it: the same
+// replSetGetConfig: whether it is empty (94; under access control also a node that refuses the
+// admin login and whose hello names no set), holds this set (removed from it: the same
 // replicaSetId) or another one, or cannot be told (Reason says why).
 type Probe struct {
-	// Standing is StandingEmpty, StandingMember (holds this set), StandingForeign or
-	// StandingUnknown.
+	// Standing is StandingEmpty, StandingNoUsers, StandingMember (holds this set),
+	// StandingForeign or StandingUnknown.
 	Standing Standing `json:"standing"`
 	// Foreign names the set the node holds, for a foreign node's alarm.
 	Foreign ForeignNode `json:"-"`
@@ -210,13 +202,16 @@ func startProbes(ctx context.Context, c Client, d Desired, h Hello) probes {
 			defer cancel()
 			cfg, _, err := c.GetConfig(pctx, addr, false)
 			var p Probe
-			switch {
-			case err == nil:
+			if err == nil {
 				p.Standing, p.Foreign = StandingMember, newForeign(addr, cfg.Name, cfg.ReplicaSetID())
-			case errors.Is(err, ErrNotInitialized):
-				p.Standing = StandingEmpty
-			default:
-				p.Standing, p.Reason = StandingUnknown, err.Error()
+			} else {
+				var h Hello
+				var herr error
+				if errors.Is(err, ErrLoginRefused) {
+					// All a node without our users will say: its hello, which needs no login.
+					h, herr = c.Hello(pctx, addr)
+				}
+				p.Standing, p.Reason = probeStanding(err, h, herr)
 			}
 			ps.out <- probeResult{addr: addr, p: p}
 		}()

@@ -70,6 +70,12 @@ const (
 	StandingRemoved Standing = "removed"
 	// StandingMember: replSetGetStatus answered, so the node got a config after its hello.
 	StandingMember Standing = "member"
+	// StandingNoUsers: another node than the local one that refuses the admin login and whose
+	// hello names no set. Under access control that is all a client can learn of a node without
+	// users (replSetGetStatus needs a login, or the localhost exception, which only the node's own
+	// host has). It counts as empty (see standingFromStatus in rules.go): every member of this set
+	// holds the set's admin user, so a node without it holds none of this set's data.
+	StandingNoUsers Standing = "no-users"
 	// StandingUnknown: any other answer (13 Unauthorized, no answer): it may be either, so it
 	// blocks initiation like a node that does not answer.
 	StandingUnknown Standing = "unknown"
@@ -101,9 +107,10 @@ func (n NodeHello) HoldsSet() bool {
 }
 
 // ProvenEmpty reports whether the node is known to hold no set: it answers as a --replSet node
-// without a config and replSetGetStatus said 94. Only such nodes may be initiated.
+// without a config and replSetGetStatus said 94 (or, under access control, another node refused
+// the admin login: StandingNoUsers). Only such nodes may be initiated.
 func (n NodeHello) ProvenEmpty() bool {
-	return n.Reachable() && n.Hello.ReplicaSetMode() && !n.Hello.HasConfig() && n.Standing == StandingEmpty
+	return n.Reachable() && n.Hello.ReplicaSetMode() && !n.Hello.HasConfig() && emptyStanding(n.Standing)
 }
 
 // notEmpty says why a listed node is not proven empty ("" when it is), in words for a reason.

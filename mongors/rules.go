@@ -1,6 +1,7 @@
 package mongors
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -59,6 +60,61 @@ func checkAction(a Action, d Desired, o Observed, now time.Time, s Settings) err
 	return broke(7, "unknown action kind %q", a.Kind)
 }
 
+// emptyStanding reports whether a node's standing lets it be initiated (rule 1) or added (rule 8)
+// as empty: replSetGetStatus 94, or, under access control, a node other than the local one that
+// refuses the admin login while its hello names no set (StandingNoUsers).
+func emptyStanding(s Standing) bool { return s == StandingEmpty || s == StandingNoUsers }
+
+// standingFromStatus is rules 1 and 8's reading of replSetGetStatus on a node whose hello names
+// no set (mongod builds that hello alike for a node never initiated and one removed from a set):
+// an answer means a member, 94 empty, 93 removed (it keeps a set's data: never initiated, never
+// seeds a set).
+//
+// Under access control a node other than the local one cannot be asked without logging in, and
+// one without users refuses the admin login (the localhost exception is its own host's alone).
+// Such a node is taken as empty (StandingNoUsers): users replicate with the data, so every node
+// holding this set's data — a member, or one removed from the set — holds its admin user and
+// accepts the login, and is then asked replSetGetStatus as without access control. The local node
+// is always asked, with the login or through the localhost exception, so a refusal there is never
+// taken as empty. Every other failure (13, no answer) is unknown and blocks initiation. Reason is
+// the answer behind an unknown standing.
+func standingFromStatus(err error, local bool) (s Standing, reason string) {
+	switch {
+	case err == nil:
+		return StandingMember, ""
+	case errors.Is(err, ErrNotInitialized):
+		return StandingEmpty, ""
+	case errors.Is(err, ErrInvalidConfig):
+		return StandingRemoved, ""
+	case errors.Is(err, ErrLoginRefused) && !local:
+		return StandingNoUsers, ""
+	}
+	return StandingUnknown, err.Error()
+}
+
+// probeStanding is rule 8's reading of replSetGetConfig (cfgErr, not nil) on a listed member
+// missing from the config, with the node's hello when it refused the login: 94 is empty; a node
+// that refuses the admin login is empty when its hello names no set (see standingFromStatus) and
+// unknown when it names one (a set without our admin user is not ours, or not readable by us);
+// anything else is unknown.
+func probeStanding(cfgErr error, h Hello, helloErr error) (s Standing, reason string) {
+	switch {
+	case errors.Is(cfgErr, ErrNotInitialized):
+		return StandingEmpty, ""
+	case errors.Is(cfgErr, ErrLoginRefused):
+		switch {
+		case helloErr != nil:
+			return StandingUnknown, helloErr.Error()
+		case h.HasConfig():
+			return StandingUnknown, fmt.Sprintf("it refuses the admin login and belongs to set %q (config version %d)", h.SetName, h.SetVersion)
+		case !h.ReplicaSetMode():
+			return StandingUnknown, "it refuses the admin login and runs without --replSet"
+		}
+		return StandingNoUsers, ""
+	}
+	return StandingUnknown, cfgErr.Error()
+}
+
 // checkInitiate holds an initiate to rule 1: explicit config of exactly the listed members,
 // sent by the first electable container of the whole service as listed (no peer created before
 // it), on a view settled for Settings.InitiateSettle with nothing starting and fresh metadata,
@@ -73,7 +129,9 @@ func checkInitiate(a Action, d Desired, o Observed, now time.Time, s Settings) e
 	if o.Config != nil || o.Local.Hello.HasConfig() {
 		return broke(1, "a config already exists")
 	}
-	if !o.Local.ProvenEmpty() {
+	// The local node is always asked replSetGetStatus (with the login, or through the localhost
+	// exception): only its 94 proves it empty.
+	if !o.Local.ProvenEmpty() || o.Local.Standing != StandingEmpty {
 		return broke(1, "the local node is not proven empty (standing %q)", o.Local.Standing)
 	}
 	if cfg.Name != s.SetName {
@@ -220,7 +278,7 @@ func checkReconfig(a Action, d Desired, o Observed, now time.Time, s Settings) e
 		if m.Votes != 0 || m.Priority != 0 {
 			return broke(4, "new member %s joins with votes %d, priority %g", m.Host, m.Votes, m.Priority)
 		}
-		if p := o.Probed[m.Host]; p.Standing != StandingEmpty && p.Standing != StandingMember {
+		if p := o.Probed[m.Host]; !emptyStanding(p.Standing) && p.Standing != StandingMember {
 			return broke(8, "adding %s, not known to be empty or to hold this set (probe: %q)", m.Host, p.Standing)
 		}
 		dm, ok := d.member(m.Host)

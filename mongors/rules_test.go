@@ -59,6 +59,11 @@ func TestCheckReconfig(t *testing.T) {
 			n.Members = append(n.Members, ConfigMember{ID: 6, Host: host(7)})
 			o.Probed = map[string]Probe{host(7): {Standing: StandingForeign}}
 		}, 8},
+		{"addition of a member that refuses the admin login and names no set", func(d *Desired, o *Observed, n *Config) {
+			d.Members = append(d.Members, Member{Host: host(7), Order: 7})
+			n.Members = append(n.Members, ConfigMember{ID: 6, Host: host(7)})
+			o.Probed = map[string]Probe{host(7): {Standing: StandingNoUsers}}
+		}, 0},
 		{"addition of a member removed from this set", func(d *Desired, o *Observed, n *Config) {
 			d.Members = append(d.Members, Member{Host: host(7), Order: 7})
 			n.Members = append(n.Members, ConfigMember{ID: 6, Host: host(7)})
@@ -230,6 +235,18 @@ func TestCheckInitiate(t *testing.T) {
 		{"local node removed from a set", func(_ *Desired, o *Observed, _ *Config) { o.Local = removed(host(1)) }, 1},
 		{"candidate of unknown standing", func(_ *Desired, o *Observed, _ *Config) { o.Candidates[1].Standing = StandingUnknown }, 1},
 		{"candidate not checked", func(_ *Desired, o *Observed, _ *Config) { o.Candidates[1].Standing = StandingUnchecked }, 1},
+		{"candidates without users (access control)", func(_ *Desired, o *Observed, _ *Config) {
+			o.Candidates[0].Standing, o.Candidates[1].Standing = StandingNoUsers, StandingNoUsers
+		}, 0},
+		{"listed peer without users (access control)", func(d *Desired, o *Observed, _ *Config) {
+			*d, *o = withPeers(*d, *o, 7)
+			o.Peers[0].Standing = StandingNoUsers
+		}, 0},
+		{"candidate without users but with a config", func(_ *Desired, o *Observed, _ *Config) {
+			o.Candidates[0].Standing = StandingNoUsers
+			o.Candidates[0].Hello = Hello{SetName: "letschat", SetVersion: 2}
+		}, 1},
+		{"local node is never taken as empty without its 94", func(_ *Desired, o *Observed, _ *Config) { o.Local.Standing = StandingNoUsers }, 1},
 		{"listed peer removed from a set", func(d *Desired, o *Observed, _ *Config) {
 			*d, *o = withPeers(*d, *o, 7)
 			o.Peers[0] = removed(host(7))
@@ -310,5 +327,81 @@ func assertRule(t *testing.T, err error, rule int) {
 	}
 	if re.Rule != rule {
 		t.Fatalf("want rule %d, got %v", rule, err)
+	}
+}
+
+// TestStandingUnderAccessControl is the rule that lets a set with access control be initiated and
+// grown: a node other than the local one that refuses the admin login and whose hello names no
+// set holds no users, hence none of this set's data (every member holds the set's admin user), and
+// counts as empty; one that accepts the login is read as without access control (94 empty, 93
+// removed); every other failure blocks as unknown. The local node is read through the localhost
+// exception, so a refused login there never counts as empty.
+func TestStandingUnderAccessControl(t *testing.T) {
+	refused := &LoginRefusedError{Op: "replSetGetStatus", Addr: host(2)}
+	unauthorized := &CommandError{Op: "replSetGetStatus", Addr: host(2), Code: 13, Name: "Unauthorized", Message: "command replSetGetStatus requires authentication"}
+	authFailed := &CommandError{Op: "replSetGetStatus", Addr: host(1), Code: 18, Name: "AuthenticationFailed", Message: "Authentication failed."}
+	statusCases := []struct {
+		name  string
+		err   error
+		local bool
+		want  Standing
+	}{
+		{"answered", nil, false, StandingMember},
+		{"94 after a login", &CommandError{Code: 94}, false, StandingEmpty},
+		{"93 after a login", &CommandError{Code: 93}, false, StandingRemoved},
+		{"remote refuses the admin login", refused, false, StandingNoUsers},
+		{"local refusal is never empty", refused, true, StandingUnknown},
+		{"local AuthenticationFailed", authFailed, true, StandingUnknown},
+		{"remote AuthenticationFailed from the server is no refusal the client handled", authFailed, false, StandingUnknown},
+		{"unauthorized without a login", unauthorized, false, StandingUnknown},
+		{"no answer", &UnreachableError{Op: "replSetGetStatus", Addr: host(2), Detail: "i/o timeout"}, false, StandingUnknown},
+	}
+	for _, tc := range statusCases {
+		t.Run("status/"+tc.name, func(t *testing.T) {
+			got, reason := standingFromStatus(tc.err, tc.local)
+			if got != tc.want {
+				t.Fatalf("standing %q, want %q", got, tc.want)
+			}
+			if (got == StandingUnknown) != (reason != "") {
+				t.Errorf("reason %q for standing %q", reason, got)
+			}
+		})
+	}
+	cfgRefused := &LoginRefusedError{Op: "replSetGetConfig", Addr: host(7)}
+	probeCases := []struct {
+		name     string
+		err      error
+		hello    Hello
+		helloErr error
+		want     Standing
+		reason   string
+	}{
+		{"94", &CommandError{Code: 94}, Hello{}, nil, StandingEmpty, ""},
+		{"refused, no set", cfgRefused, Hello{IsReplicaSet: true}, nil, StandingNoUsers, ""},
+		{"refused, a set of its own", cfgRefused, Hello{SetName: "letschat", SetVersion: 4}, nil, StandingUnknown, `belongs to set "letschat"`},
+		{"refused, no --replSet", cfgRefused, Hello{}, nil, StandingUnknown, "without --replSet"},
+		{"refused, no hello", cfgRefused, Hello{}, errors.New("hello on x: unreachable"), StandingUnknown, "unreachable"},
+		{"unauthorized", &CommandError{Code: 13, Name: "Unauthorized", Message: "requires authentication"}, Hello{}, nil, StandingUnknown, "requires authentication"},
+	}
+	for _, tc := range probeCases {
+		t.Run("probe/"+tc.name, func(t *testing.T) {
+			got, reason := probeStanding(tc.err, tc.hello, tc.helloErr)
+			if got != tc.want || !strings.Contains(reason, tc.reason) {
+				t.Fatalf("standing %q (%q), want %q (%q)", got, reason, tc.want, tc.reason)
+			}
+		})
+	}
+	// The planner initiates over candidates without users, and adds such a node.
+	three := listed(1, 1, 2, 3)
+	o := ghosts(1, three)
+	for i := range o.Candidates {
+		o.Candidates[i].Standing = StandingNoUsers
+	}
+	if a := Plan(three, o, t0, Settings{}); a.Kind != KindInitiate {
+		t.Errorf("candidates without users: want an initiate, got %s", a)
+	}
+	o.Candidates[1].Standing, o.Candidates[1].StandingReason = StandingUnknown, unauthorized.Error()
+	if a := Plan(three, o, t0, Settings{}); a.Kind != KindWait || !strings.Contains(a.Reason, "requires authentication") {
+		t.Errorf("a candidate of unknown standing: want a wait naming it, got %s", a)
 	}
 }

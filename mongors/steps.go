@@ -309,7 +309,7 @@ func (v *view) addStep() (Action, bool) {
 		case !probed:
 			v.note("%s has not said yet whether it holds a replica set; added once it does", dm.Host)
 			v.poll = true
-		case p.Standing == StandingEmpty || p.Standing == StandingMember:
+		case emptyStanding(p.Standing) || p.Standing == StandingMember:
 			missing = append(missing, dm)
 		case p.Standing == StandingForeign:
 			v.note("%s holds another replica set; never adding it (see the foreign-set alarm)", dm.Host)

@@ -147,6 +147,8 @@ func init() {
 		"hello": public, "isMaster": public, "ismaster": public, "ping": public,
 		"buildInfo": public, "buildinfo": public, "saslStart": public, "saslContinue": public,
 		"connectionStatus": public,
+		// A test command: mongod runs it for anyone (it exists only with enableTestCommands).
+		"configureFailPoint": public,
 
 		"endSessions": {anyUser: true},
 

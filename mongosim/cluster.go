@@ -61,6 +61,9 @@ type Options struct {
 	Version ServerVersion
 	// Auth configures access control; the zero value is mongod without --auth.
 	Auth AuthOptions
+	// TestCommands is mongod's --setParameter enableTestCommands=1: configureFailPoint answers
+	// (failCommand only, failpoint.go); without it, 59 CommandNotFound as from mongod.
+	TestCommands bool
 }
 
 // Defaults for the Options fields that are not derived from the heartbeat interval.
@@ -100,6 +103,8 @@ type Cluster struct {
 	commands map[commandKey]int
 	// authz is each node's users and authorization latch (see nodeAuth).
 	authz map[*node]*nodeAuth
+	// failPoints is each running node's failCommand fail point (failpoint.go), by address.
+	failPoints map[string]*failPoint
 }
 
 // New starts an empty cluster; add nodes with StartNode. Close it when done.
@@ -152,6 +157,8 @@ func New(opts Options) *Cluster {
 		seed:    seed,
 		rounds:  map[string]time.Time{},
 		kick:    make(chan struct{}, 1),
+
+		failPoints: map[string]*failPoint{},
 	}
 	c.audit.winners = map[int64]string{}
 	c.audit.acked = map[OpTime]bool{}

@@ -31,6 +31,7 @@ func (c *Cluster) StartNode(addr string) error {
 		return fmt.Errorf("start node %s: %w", addr, err)
 	}
 	now := time.Now()
+	delete(c.failPoints, addr) // a fail point lives in the process, not on disk
 	n.running = true
 	n.ln = ln
 	n.conns = map[net.Conn]struct{}{}

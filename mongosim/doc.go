@@ -202,6 +202,13 @@
 //	  hostManager, backup, restore, root)              re-read at every command; a dropped
 //	                                                   user's connections lose their login;
 //	                                                   user-defined roles no
+//	configureFailPoint (enableTestCommands=1:        failCommand only (others 266), admin only,
+//	  Options.TestCommands)                            no login needed; mode off, alwaysOn,
+//	                                                   {times}, {skip}; data failCommands,
+//	                                                   errorCode ("Failing command via
+//	                                                   'failCommand' failpoint"), closeConnection;
+//	                                                   after authorization; reply count; cleared
+//	                                                   by a restart; without the option 59
 //	internal (keyFile) authentication of members     no: members trust each other
 //	TLS, compression, sessions, transactions         no (fields ignored)
 //	any other command                                59 CommandNotFound

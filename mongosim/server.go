@@ -152,6 +152,9 @@ func (c *Cluster) execute(cc *cmdCtx) (bson.D, bool) {
 	if h == nil {
 		h = dataHandlers[cc.name]
 	}
+	if h == nil && cc.name == "configureFailPoint" && c.opts.TestCommands {
+		h = (*cmdCtx).configureFailPoint
+	}
 	if h == nil {
 		return cc.c.countedLocked(cc, cmdErr(CodeCommandNotFound, "no such command: '%s'", cc.name).reply()), true
 	}
@@ -163,6 +166,12 @@ func (c *Cluster) execute(cc *cmdCtx) (bson.D, bool) {
 	}
 	if ae := cc.authorizeLocked(); ae != nil {
 		return cc.c.countedLocked(cc, ae.reply()), true
+	}
+	if fe, closed := cc.failCommandLocked(); closed {
+		cc.c.countedLocked(cc, fe.reply())
+		return nil, false
+	} else if fe != nil {
+		return cc.c.countedLocked(cc, fe.reply()), true
 	}
 	reply, err := h(cc)
 	if err == nil && isHello(cc.name) {

@@ -21,6 +21,7 @@ func newEmulator(opts Options) *Emulator {
 	o.Seed = opts.Seed
 	o.Version = opts.Version
 	o.Auth = mongosim.AuthOptions{Enabled: opts.Auth, LocalClient: opts.LocalClient}
+	o.TestCommands = o.TestCommands || opts.TestCommands
 	return &Emulator{Cluster: mongosim.New(o)}
 }
 

@@ -25,6 +25,9 @@ func newMongod(t testing.TB, bin string, opts Options) Cluster {
 		}
 		c.UseKeyFile(key)
 	}
+	if opts.TestCommands {
+		c.EnableTestCommands()
+	}
 	return mongodCluster{c}
 }
 

@@ -50,6 +50,9 @@ type Options struct {
 	// LocalClient is the emulator's localhost-exception rule (mongosim.AuthOptions.LocalClient;
 	// nil: mongod's). Real mongod on loopback addresses counts every client as local.
 	LocalClient func(node string, remote net.Addr) bool
+	// TestCommands enables mongod's test commands (--setParameter enableTestCommands=1; the
+	// emulator's Options.TestCommands): configureFailPoint with failCommand.
+	TestCommands bool
 }
 
 // SeedEnv names the environment variable that replays an emulator run.

@@ -64,3 +64,64 @@ func TestGate(t *testing.T) {
 		t.Fatalf("cancelled context: %v", err)
 	}
 }
+
+var _ lcconfig.HandoverGate = (*gatetest.Instance)(nil)
+
+func TestGate_handover(t *testing.T) {
+	g := gatetest.New()
+	a, b, c := g.For("a"), g.For("b"), g.For("c")
+	ctx := context.Background()
+	if from, _, _, err := b.Offered(ctx); from != "" || err != nil {
+		t.Fatalf("an offer with no holder: %q %v", from, err)
+	}
+	// A plain hold offers nothing.
+	rel, err := a.Acquire(ctx, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if from, _, _, _ := b.Offered(ctx); from != "" {
+		t.Fatal("a plain hold offered a handover")
+	}
+	rel()
+	rel, err = a.AcquireHandover(ctx, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, ref, succ, err := b.Offered(ctx)
+	if err != nil || from != "a" || ref == "" || succ != "" {
+		t.Fatalf("offer seen by b: %q %q %q %v", from, ref, succ, err)
+	}
+	if succ, held, err := a.Successor(ctx); succ != "" || !held || err != nil {
+		t.Fatalf("successor before any claim: %q %v %v", succ, held, err)
+	}
+	if err := b.Claim(ctx, from, ref); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Claim(ctx, from, ref); !errors.Is(err, gatetest.ErrUnavailable) {
+		t.Fatalf("a second claim: %v", err)
+	}
+	if from, _, succ, _ := c.Offered(ctx); from != "a" || succ != "b" {
+		t.Fatalf("the claimed offer reads %q claimed by %q", from, succ)
+	}
+	if succ, held, err := a.Successor(ctx); succ != "b" || !held || err != nil {
+		t.Fatalf("successor: %q %v %v", succ, held, err)
+	}
+	rel()
+	if _, held, _ := a.Successor(ctx); held {
+		t.Fatal("still held after release")
+	}
+	if err := c.Claim(ctx, from, ref); !errors.Is(err, gatetest.ErrUnavailable) {
+		t.Fatalf("claim of a withdrawn offer: %v", err)
+	}
+	if from, _, _, _ := c.Offered(ctx); from != "" {
+		t.Fatal("an offer outlived its hold")
+	}
+	g.SetAvailable(false)
+	if _, _, _, err := b.Offered(ctx); !errors.Is(err, gatetest.ErrUnavailable) {
+		t.Fatalf("offered without a primary: %v", err)
+	}
+	holds := g.Holds()
+	if len(holds) != 2 || holds[0].Handover || !holds[1].Handover || holds[1].Successor != "b" || holds[1].Claimed.IsZero() {
+		t.Fatalf("holds %+v", holds)
+	}
+}

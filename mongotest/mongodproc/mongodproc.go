@@ -33,6 +33,8 @@ type Cluster struct {
 	mu      sync.Mutex
 	procs   map[string]*mongodProc
 	keyFile string
+	// testCommands starts mongod with enableTestCommands=1 (configureFailPoint).
+	testCommands bool
 }
 
 type mongodProc struct {
@@ -44,6 +46,14 @@ type mongodProc struct {
 // root (which must exist). No process runs until StartNode.
 func New(bin, setName, root string) *Cluster {
 	return &Cluster{bin: bin, setName: setName, root: root, procs: map[string]*mongodProc{}}
+}
+
+// EnableTestCommands makes every node start from now on with --setParameter
+// enableTestCommands=1, which tests need for configureFailPoint.
+func (m *Cluster) EnableTestCommands() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.testCommands = true
 }
 
 // UseKeyFile makes every node start from now on with --keyFile path: access control on, and
@@ -84,6 +94,9 @@ func (m *Cluster) StartNode(addr string) error {
 		"--dbpath", dir, "--logpath", dir + ".log", "--logappend"}
 	if m.keyFile != "" {
 		args = append(args, "--keyFile", m.keyFile)
+	}
+	if m.testCommands {
+		args = append(args, "--setParameter", "enableTestCommands=1")
 	}
 	cmd := exec.Command(m.bin, args...)
 	if err := cmd.Start(); err != nil {
