@@ -34,9 +34,8 @@ type leaseGate struct {
 var _ lcconfig.HandoverGate = (*leaseGate)(nil)
 
 // ensure connects the lease on the first snapshot that names this container and some members,
-// and moves it to a client seeded with the current members whenever they change: the driver
-// follows the set by itself, but only at its heartbeats, and a set whose members were all
-// replaced between two of them would leave it with no seed alive.
+// and moves it to a client seeded with the current members once none of its seeds is a member any
+// more (see needsReseed).
 func (g *leaseGate) ensure(hosts []string, own place) {
 	if own.Container == nil || len(hosts) == 0 {
 		return
@@ -44,7 +43,7 @@ func (g *leaseGate) ensure(hosts []string, own place) {
 	seeds := slices.Sorted(slices.Values(hosts))
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.lease != nil && slices.Equal(seeds, g.seeds) {
+	if g.lease != nil && !needsReseed(g.seeds, seeds) {
 		return
 	}
 	o := options.Client().SetHosts(seeds).SetReplicaSet(g.cfg.ReplSet).
@@ -89,6 +88,21 @@ func (g *leaseGate) ensure(hosts []string, own place) {
 	g.lease, g.client, g.seeds = lease, client, seeds
 	g.log.WithFields(logrus.Fields{"lease": name, "holder": own.Container.Name, "database": g.cfg.Database, "collection": restartlease.DefaultCollection, "ttl": g.cfg.LeaseTTL.String()}).
 		Info("restart lease in the replica set: policy restarts of this service go one at a time through it")
+}
+
+// needsReseed reports whether a client seeded with seeds must be replaced for the members now
+// listed. While one seed is still a member, the driver follows the set from it by itself (it
+// learns every member from the set's config at its heartbeats); once none is, a set whose members
+// were all replaced between two heartbeats would leave it with no node to ask. A new client costs a
+// connection and a login to every member, on every Let's Chat agent at once, just when a
+// membership change keeps the set busy, so it is made only then.
+func needsReseed(seeds, members []string) bool {
+	for _, s := range seeds {
+		if slices.Contains(members, s) {
+			return false
+		}
+	}
+	return true
 }
 
 func (g *leaseGate) get() (*restartlease.Lease, error) {

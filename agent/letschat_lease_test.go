@@ -57,3 +57,27 @@ func TestInstancesView(t *testing.T) {
 		t.Error("a view of a missing service was given")
 	}
 }
+
+// The lease's client is replaced only when none of its seeds is a member any more: a host joining
+// or leaving costs no new client (a connection and a login to every member, on every Let's Chat
+// agent at once), and a set whose members were all replaced still gets one.
+func TestNeedsReseed(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		seeds, members []string
+		want           bool
+	}{
+		{"unchanged", []string{"a:1", "b:1", "c:1"}, []string{"a:1", "b:1", "c:1"}, false},
+		{"a host joins", []string{"a:1", "b:1", "c:1"}, []string{"a:1", "b:1", "c:1", "d:1"}, false},
+		{"two of three leave", []string{"a:1", "b:1", "c:1"}, []string{"c:1", "d:1", "e:1"}, false},
+		{"every seed replaced", []string{"a:1", "b:1", "c:1"}, []string{"d:1", "e:1", "f:1"}, true},
+		{"same host, another port", []string{"a:1"}, []string{"a:2"}, true},
+		{"no seeds yet", nil, []string{"a:1"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := needsReseed(tc.seeds, tc.members); got != tc.want {
+				t.Fatalf("needsReseed(%v, %v) = %v, want %v", tc.seeds, tc.members, got, tc.want)
+			}
+		})
+	}
+}

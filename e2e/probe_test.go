@@ -57,10 +57,16 @@ func (p *probe) client(addr string, anon bool) (*mongo.Client, error) {
 // drop closes the client of addr, a node that is gone for good.
 func (p *probe) drop(addr string) {
 	p.mu.Lock()
-	c := p.clients[addr]
-	delete(p.clients, addr)
+	var gone []*mongo.Client
+	for _, anon := range []bool{false, true} {
+		k := probeKey{addr, anon}
+		if c := p.clients[k]; c != nil {
+			gone = append(gone, c)
+		}
+		delete(p.clients, k)
+	}
 	p.mu.Unlock()
-	if c != nil {
+	for _, c := range gone {
 		_ = c.Disconnect(context.Background())
 	}
 }

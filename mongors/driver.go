@@ -249,6 +249,9 @@ func (d *DriverClient) options(addr string, anon bool) *options.ClientOptions {
 		SetConnectTimeout(d.cfg.ConnectTimeout).
 		SetServerSelectionTimeout(d.cfg.ConnectTimeout).
 		SetMaxPoolSize(4).
+		// One hello per heartbeat and no second connection: the streaming protocol's RTT monitor
+		// doubles an idle agent's traffic per node, and the agent reads the set's state itself.
+		SetServerMonitoringMode(options.ServerMonitoringModePoll).
 		SetRetryReads(false).
 		SetRetryWrites(false)
 	if d.cfg.HeartbeatInterval > 0 {
@@ -397,7 +400,16 @@ func (d *DriverClient) redact(s string) string {
 
 // Hello returns addr's hello.
 func (d *DriverClient) Hello(ctx context.Context, addr string) (Hello, error) {
-	raw, err := d.run(ctx, addr, "hello", bson.D{{Key: "hello", Value: 1}})
+	var raw bson.Raw
+	var err error
+	if addr == d.cfg.Address || d.cfg.Username == "" {
+		raw, err = d.run(ctx, addr, "hello", bson.D{{Key: "hello", Value: 1}})
+	} else {
+		// mongod answers hello without a login, and a peer asked for its hello is usually a new
+		// node without users, which refuses the login anyway: no login attempt, no second pool
+		// after a refusal. The local node's pool is the logged-in one the agent keeps open.
+		raw, err = d.runOn(ctx, addr, "hello", bson.D{{Key: "hello", Value: 1}}, true)
+	}
 	if err != nil {
 		return Hello{}, err
 	}

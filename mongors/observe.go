@@ -200,18 +200,29 @@ func startProbes(ctx context.Context, c Client, d Desired, h Hello) probes {
 		go func() {
 			pctx, cancel := context.WithTimeout(ctx, probeMax)
 			defer cancel()
+			// The hello goes out beside the config read, not after its refusal: all a node without
+			// our users (a new node, under access control) will say is its hello, which needs no
+			// login, and waiting for the refusal first would add a round of connection set-up to
+			// the pass that adds the node.
+			type helloAnswer struct {
+				h   Hello
+				err error
+			}
+			hello := make(chan helloAnswer, 1)
+			go func() {
+				h, err := c.Hello(pctx, addr)
+				hello <- helloAnswer{h, err}
+			}()
 			cfg, _, err := c.GetConfig(pctx, addr, false)
 			var p Probe
 			if err == nil {
 				p.Standing, p.Foreign = StandingMember, newForeign(addr, cfg.Name, cfg.ReplicaSetID())
 			} else {
-				var h Hello
-				var herr error
+				var ha helloAnswer
 				if errors.Is(err, ErrLoginRefused) {
-					// All a node without our users will say: its hello, which needs no login.
-					h, herr = c.Hello(pctx, addr)
+					ha = <-hello
 				}
-				p.Standing, p.Reason = probeStanding(err, h, herr)
+				p.Standing, p.Reason = probeStanding(err, ha.h, ha.err)
 			}
 			ps.out <- probeResult{addr: addr, p: p}
 		}()
