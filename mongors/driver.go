@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -114,6 +115,11 @@ type DriverClient struct {
 	clients map[poolKey]*pooled
 	refused map[string]time.Time // node → when it last refused the login (LoginFallback)
 	closed  bool
+	// closing counts pools left idle that are being closed: off the caller's path, since closing
+	// one to a node that is gone waits for the driver's server selection (ConnectTimeout), and
+	// three such closes in a row once held a reconcile pass for 14 s.
+	closing sync.WaitGroup
+	pending atomic.Int32
 }
 
 // poolKey names a connection pool: a node, logged in or not.
@@ -197,6 +203,16 @@ func (d *DriverClient) Close(ctx context.Context) error {
 		wg.Go(func() { errs <- p.c.Disconnect(ctx) })
 	}
 	wg.Wait()
+	// Idle pools still closing: each ends within ConnectTimeout; Close waits for them while ctx lasts.
+	closed := make(chan struct{})
+	go func() {
+		d.closing.Wait()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-ctx.Done():
+	}
 	close(errs)
 	var all []error
 	for err := range errs {
@@ -232,12 +248,16 @@ func (d *DriverClient) client(addr string, anon bool) (*mongo.Client, error) {
 		d.clients[key] = p
 	}
 	p.lastUsed = now
-	d.mu.Unlock()
 	for _, c := range idle {
-		ctx, cancel := context.WithTimeout(context.Background(), d.cfg.ConnectTimeout)
-		_ = c.Disconnect(ctx) // an idle pool's close error changes nothing for the caller
-		cancel()
+		d.pending.Add(1)
+		d.closing.Go(func() {
+			defer d.pending.Add(-1)
+			ctx, cancel := context.WithTimeout(context.Background(), d.cfg.ConnectTimeout)
+			defer cancel()
+			_ = c.Disconnect(ctx) // an idle pool's close error changes nothing for the caller
+		})
 	}
+	d.mu.Unlock()
 	return p.c, nil
 }
 

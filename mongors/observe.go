@@ -208,19 +208,24 @@ func startProbes(ctx context.Context, c Client, d Desired, h Hello) probes {
 				h   Hello
 				err error
 			}
+			hctx, hcancel := context.WithCancel(pctx)
+			defer hcancel()
 			hello := make(chan helloAnswer, 1)
 			go func() {
-				h, err := c.Hello(pctx, addr)
+				h, err := c.Hello(hctx, addr)
 				hello <- helloAnswer{h, err}
 			}()
 			cfg, _, err := c.GetConfig(pctx, addr, false)
+			if !errors.Is(err, ErrLoginRefused) {
+				hcancel() // not needed: the config (or its error) says it all
+			}
+			ha := <-hello // never left running past the probe
 			var p Probe
 			if err == nil {
 				p.Standing, p.Foreign = StandingMember, newForeign(addr, cfg.Name, cfg.ReplicaSetID())
 			} else {
-				var ha helloAnswer
-				if errors.Is(err, ErrLoginRefused) {
-					ha = <-hello
+				if !errors.Is(err, ErrLoginRefused) {
+					ha = helloAnswer{}
 				}
 				p.Standing, p.Reason = probeStanding(err, ha.h, ha.err)
 			}
