@@ -264,8 +264,11 @@ func benchMode(b *testing.B, mode string, changes int, idle, period time.Duratio
 		res.outside = benchOutside(b, e, base, steady, webCtrs)
 	}
 
-	// Idle: nothing changes; count requests and CPU. The primary's agent goes first.
+	// Idle: nothing changes; count requests and CPU. The primary's agent goes first. The
+	// changes' aftermath passes first: the driver pools to the hosts that came and went keep
+	// re-dialling them until they are closed, after a minute idle.
 	v := e.waitSettled(mode+": idle", base)
+	time.Sleep(benchIdleWarmup)
 	slices.SortStableFunc(mongo, func(x, y *proc) int {
 		if p := e.primaryHost(v); p != nil && x == p.agent {
 			return -1
