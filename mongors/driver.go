@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -249,16 +250,40 @@ func (d *DriverClient) client(addr string, anon bool) (*mongo.Client, error) {
 	}
 	p.lastUsed = now
 	for _, c := range idle {
-		d.pending.Add(1)
-		d.closing.Go(func() {
-			defer d.pending.Add(-1)
-			ctx, cancel := context.WithTimeout(context.Background(), d.cfg.ConnectTimeout)
-			defer cancel()
-			_ = c.Disconnect(ctx) // an idle pool's close error changes nothing for the caller
-		})
+		d.closeLocked(c)
 	}
 	d.mu.Unlock()
 	return p.c, nil
+}
+
+// closeLocked closes c in the background; d.mu is held.
+func (d *DriverClient) closeLocked(c *mongo.Client) {
+	d.pending.Add(1)
+	d.closing.Go(func() {
+		defer d.pending.Add(-1)
+		ctx, cancel := context.WithTimeout(context.Background(), d.cfg.ConnectTimeout)
+		defer cancel()
+		_ = c.Disconnect(ctx) // a pool's close error changes nothing for the caller
+	})
+}
+
+// Retain closes, in the background, the pools to every node but the local one and those in keep.
+// A node that left both the set's config and the desired members has no more use for one, and
+// its driver monitor would re-dial it every heartbeat until the idle close a minute later (after
+// many hosts came and went, that was most of an idle agent's CPU).
+func (d *DriverClient) Retain(keep []string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return
+	}
+	for k, p := range d.clients {
+		if k.addr == d.cfg.Address || slices.Contains(keep, k.addr) {
+			continue
+		}
+		delete(d.clients, k)
+		d.closeLocked(p.c)
+	}
 }
 
 func (d *DriverClient) options(addr string, anon bool) *options.ClientOptions {

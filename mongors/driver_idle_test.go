@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -123,5 +124,55 @@ func (b *blackhole) pipe(dst io.Writer, src io.Reader) {
 		if err != nil {
 			return
 		}
+	}
+}
+
+// Retain lets go of the pools to nodes the reconciler no longer needs, at once and in the
+// background, and keeps the local node's and those named.
+func TestDriverClient_retain(t *testing.T) {
+	cluster := mongotest.New(t, mongotest.Options{SetName: "letschat"})
+	addrs := mongotest.Addrs(t, 3)
+	for _, a := range addrs {
+		if err := cluster.StartNode(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dc, err := NewDriverClient(ConnConfig{Address: addrs[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	defer func() { _ = dc.Close(ctx) }()
+	for _, a := range addrs {
+		if _, err := dc.Hello(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pooled := func() []string {
+		dc.mu.Lock()
+		defer dc.mu.Unlock()
+		var out []string
+		for k := range dc.clients {
+			out = append(out, k.addr)
+		}
+		slices.Sort(out)
+		return out
+	}
+	if got := pooled(); len(got) != 3 {
+		t.Fatalf("pools before: %v", got)
+	}
+	dc.Retain([]string{addrs[1]})
+	want := []string{addrs[0], addrs[1]}
+	slices.Sort(want)
+	if got := pooled(); !slices.Equal(got, want) {
+		t.Fatalf("pools after Retain(%s): %v, want %v", addrs[1], got, want)
+	}
+	dc.Retain(nil)
+	if got := pooled(); !slices.Equal(got, []string{addrs[0]}) {
+		t.Fatalf("the local node's pool must stay: %v", got)
+	}
+	if _, err := dc.Hello(ctx, addrs[2]); err != nil { // a node let go of is dialled again when asked
+		t.Fatal(err)
 	}
 }

@@ -259,6 +259,7 @@ func (r *Reconciler) pass(ctx context.Context, d Desired, gen int, handed time.T
 	}
 	r.observeAlarms(o, a)
 	r.noteCommitted(o, now)
+	r.retainPools(d, o)
 	r.logDecision(a, o)
 
 	dec := Decision{Action: a, At: now}
@@ -551,4 +552,29 @@ func (t Timing) fields() logrus.Fields {
 		}
 	}
 	return f
+}
+
+// PoolRetainer is a Client that keeps connections it can let go of (DriverClient): after each
+// pass that read the set's config, the reconciler tells it the nodes it still needs.
+type PoolRetainer interface {
+	// Retain lets go of the connections to every node but the local one and those in keep.
+	Retain(keep []string)
+}
+
+// retainPools keeps the connections to the desired members, the config's members and the
+// primary, and lets the others go. Only after a pass that read the config: a light re-check
+// knows no more than the local node.
+func (r *Reconciler) retainPools(d Desired, o Observed) {
+	pr, ok := r.cfg.Client.(PoolRetainer)
+	if !ok || o.Config == nil {
+		return
+	}
+	keep := []string{d.Self, o.Primary, o.Source}
+	for _, m := range d.Members {
+		keep = append(keep, m.Host)
+	}
+	for _, m := range o.Config.Members {
+		keep = append(keep, m.Host)
+	}
+	pr.Retain(keep)
 }
