@@ -496,13 +496,9 @@ func (cc *cmdCtx) createIndexes() (bson.D, error) {
 	if !ok || !isArr {
 		return nil, cmdErr(CodeFailedToParse, "BSON field 'createIndexes.indexes' is missing but a required field")
 	}
-	var specs []bson.D
-	for _, x := range arr {
-		d, ok := x.(bson.D)
-		if !ok {
-			return nil, cmdErr(CodeTypeMismatch, "BSON field 'createIndexes.indexes' must hold objects")
-		}
-		specs = append(specs, d)
+	specs, err := documents(arr, "BSON field 'createIndexes.indexes' must hold objects")
+	if err != nil {
+		return nil, err
 	}
 	res, ops, err := w.store.CreateIndexes(w.ns, specs)
 	if err != nil {
@@ -895,13 +891,9 @@ func (cc *cmdCtx) aggregate() (bson.D, error) {
 	if !ok {
 		return nil, cmdErr(CodeTypeMismatch, "'pipeline' option must be specified as an array")
 	}
-	var stages []bson.D
-	for _, x := range arr {
-		d, ok := x.(bson.D)
-		if !ok {
-			return nil, cmdErr(CodeTypeMismatch, "Each element of the 'pipeline' array must be an object")
-		}
-		stages = append(stages, d)
+	stages, err := documents(arr, "Each element of the 'pipeline' array must be an object")
+	if err != nil {
+		return nil, err
 	}
 	cur, err := docField(cmd, "cursor")
 	if err != nil {
@@ -948,4 +940,18 @@ func (cc *cmdCtx) listCollections() (bson.D, error) {
 		return nil, fromStore(err)
 	}
 	return cc.cursorReply(cc.db()+".$cmd.listCollections", list, 0, false), nil
+}
+
+// documents returns arr's elements as documents, or TypeMismatch with mongod's message for the
+// field when one is not.
+func documents(arr bson.A, notDocument string) ([]bson.D, error) {
+	out := make([]bson.D, 0, len(arr))
+	for _, x := range arr {
+		d, ok := x.(bson.D)
+		if !ok {
+			return nil, cmdErr(CodeTypeMismatch, "%s", notDocument)
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }
