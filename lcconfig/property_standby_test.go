@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -34,17 +33,7 @@ import (
 //	LCCONFIG_STANDBY_SEEDS=N   number of seeds (default 500; 60 with -short)
 //	LCCONFIG_STANDBY_SEED=S    replay one seed, with the supervisors' logs on failure
 func TestSupervisor_activeStandbyInvariant(t *testing.T) {
-	seeds := 500
-	if testing.Short() {
-		seeds = 60
-	}
-	if n, err := strconv.Atoi(os.Getenv("LCCONFIG_STANDBY_SEEDS")); err == nil {
-		seeds = n
-	}
-	first := uint64(1)
-	if s, err := strconv.ParseUint(os.Getenv("LCCONFIG_STANDBY_SEED"), 10, 64); err == nil {
-		first, seeds = s, 1
-	}
+	first, seeds := propertySeeds("LCCONFIG_STANDBY_SEEDS", "LCCONFIG_STANDBY_SEED")
 	begin := time.Now()
 	results := make([]standbyResult, seeds)
 	sem := make(chan struct{}, 8)

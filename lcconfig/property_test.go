@@ -39,17 +39,7 @@ import (
 //	LCCONFIG_PROPERTY_SEEDS=N   number of seeds (default 500; 60 with -short)
 //	LCCONFIG_PROPERTY_SEED=S    replay one seed, with the supervisors' logs on failure
 func TestSupervisor_restartInvariant(t *testing.T) {
-	seeds := 500
-	if testing.Short() {
-		seeds = 60
-	}
-	if n, err := strconv.Atoi(os.Getenv("LCCONFIG_PROPERTY_SEEDS")); err == nil {
-		seeds = n
-	}
-	first := uint64(1)
-	if s, err := strconv.ParseUint(os.Getenv("LCCONFIG_PROPERTY_SEED"), 10, 64); err == nil {
-		first, seeds = s, 1
-	}
+	first, seeds := propertySeeds("LCCONFIG_PROPERTY_SEEDS", "LCCONFIG_PROPERTY_SEED")
 	begin := time.Now()
 	failures := runSeeds(t, first, seeds, true)
 	restarts, starts := 0, 0
@@ -435,4 +425,20 @@ func overlap(ds []downInterval) (downInterval, downInterval, bool) {
 		}
 	}
 	return downInterval{}, downInterval{}, false
+}
+
+// propertySeeds returns the seeds a property test runs, first to first+n-1: 500 (60 with -short),
+// as many as the variable countEnv says, or the one seedEnv names to replay.
+func propertySeeds(countEnv, seedEnv string) (first uint64, n int) {
+	first, n = 1, 500
+	if testing.Short() {
+		n = 60
+	}
+	if c, err := strconv.Atoi(os.Getenv(countEnv)); err == nil {
+		n = c
+	}
+	if s, err := strconv.ParseUint(os.Getenv(seedEnv), 10, 64); err == nil {
+		first, n = s, 1
+	}
+	return first, n
 }
