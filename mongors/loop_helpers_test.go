@@ -184,3 +184,17 @@ func votingDiff(a, b mongors.Config) int {
 	}
 	return n + len(va)
 }
+
+// installedConfig is a set's config (version 3, term 1) with addrs as members, the first voters
+// of them voting and electable, the others neither.
+func installedConfig(addrs []string, voters int) mongors.Config {
+	c := mongors.Config{Name: "letschat", Version: 3, Term: 1}
+	for i, a := range addrs {
+		m := mongors.ConfigMember{ID: i, Host: a}
+		if i < voters {
+			m.Votes, m.Priority = 1, 1
+		}
+		c.Members = append(c.Members, m)
+	}
+	return c
+}

@@ -213,14 +213,7 @@ func TestReconciler_addsOnlyWhatAnswers(t *testing.T) {
 func TestReconciler_votesFollowHealth(t *testing.T) {
 	addrs := fakeAddrs(9)
 	set := fake.New("letschat", addrs...)
-	start := mongors.Config{Name: "letschat", Version: 3, Term: 1}
-	for i, a := range addrs {
-		m := mongors.ConfigMember{ID: i, Host: a}
-		if i < 7 {
-			m.Votes, m.Priority = 1, 1
-		}
-		start.Members = append(start.Members, m)
-	}
+	start := installedConfig(addrs, 7)
 	set.SetConfig(start, addrs[0])
 	dead := addrs[4:7]
 	for _, a := range dead {
@@ -249,14 +242,7 @@ func TestReconciler_votesFollowHealth(t *testing.T) {
 func TestReconciler_primaryLeavesMetadata(t *testing.T) {
 	addrs := fakeAddrs(4)
 	set := fake.New("letschat", addrs...)
-	start := mongors.Config{Name: "letschat", Version: 3, Term: 1}
-	for i, a := range addrs {
-		m := mongors.ConfigMember{ID: i, Host: a}
-		if i < 3 {
-			m.Votes, m.Priority = 1, 1
-		}
-		start.Members = append(start.Members, m)
-	}
+	start := installedConfig(addrs, 3)
 	set.SetConfig(start, addrs[0])
 	ag := startAgents(t, set, addrs, fastLoop)
 	ag.desire(addrs...)
