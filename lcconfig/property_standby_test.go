@@ -36,7 +36,12 @@ func TestSupervisor_activeStandbyInvariant(t *testing.T) {
 	first, seeds := propertySeeds("LCCONFIG_STANDBY_SEEDS", "LCCONFIG_STANDBY_SEED")
 	begin := time.Now()
 	results := make([]standbyResult, seeds)
-	sem := make(chan struct{}, 8)
+	// Four seeds at a time: the timers are scaled to milliseconds (a health check every 3 ms), so
+	// the test's own load must not starve them. With eight, under -race beside another package's
+	// tests on 2 cores, one CI run in six saw a 2.75 ms gap between a successor serving and the
+	// holder stopping, not reproduced on replay: most likely a scheduling delay the size of the
+	// scaled timers (production's handover delay is seconds), though not proven.
+	sem := make(chan struct{}, 4)
 	var wg sync.WaitGroup
 	for i := range seeds {
 		sem <- struct{}{}
