@@ -126,7 +126,7 @@ func runStandbyScenarioWith(seed uint64, dir string, verbose, sabotage bool) sta
 	}
 	policy := []RestartPolicy{RestartAlways, RestartSeedsLost}[rng.IntN(2)]
 	gate := gatetest.New()
-	lb := newLBSim(3*time.Millisecond, 2, 3, time.Duration(rng.IntN(10))*time.Millisecond, seed)
+	lb := newLBSim(3*propUnit, 2, 3, time.Duration(rng.IntN(10))*propUnit, seed)
 	ip := fmt.Sprintf("127.%d.%d.%d", 100+int(seed>>16)%100, (seed>>8)%256, seed%256)
 
 	type inst struct {
@@ -154,25 +154,25 @@ func runStandbyScenarioWith(seed uint64, dir string, verbose, sabotage bool) sta
 			Env: []string{
 				"FAKECHAT_LOG=" + in.logPath,
 				"FAKECHAT_HTTP_ADDR=" + addr,
-				"FAKECHAT_BOOT_DELAY=" + (time.Duration(rng.IntN(15)) * time.Millisecond).String(),
-				"FAKECHAT_TERM_DELAY=" + (time.Duration(rng.IntN(8)) * time.Millisecond).String(),
+				"FAKECHAT_BOOT_DELAY=" + (time.Duration(rng.IntN(15)) * propUnit).String(),
+				"FAKECHAT_TERM_DELAY=" + (time.Duration(rng.IntN(8)) * propUnit).String(),
 				"GOMAXPROCS=1",
 			},
 			Mode:               ActiveStandby,
 			Policy:             policy,
 			KillTimeout:        5 * time.Second,
-			MinRestartInterval: time.Duration(1+rng.IntN(5)) * time.Millisecond,
-			StaggerInterval:    time.Duration(5+rng.IntN(6)) * time.Millisecond,
-			SettleDelay:        time.Duration(1+rng.IntN(4)) * time.Millisecond,
-			GateRetry:          3 * time.Millisecond,
+			MinRestartInterval: time.Duration(1+rng.IntN(5)) * propUnit,
+			StaggerInterval:    time.Duration(5+rng.IntN(6)) * propUnit,
+			SettleDelay:        time.Duration(1+rng.IntN(4)) * propUnit,
+			GateRetry:          3 * propUnit,
 			GateTimeout:        5 * time.Second,
-			HandoverDelay:      time.Duration(10+rng.IntN(15)) * time.Millisecond,
+			HandoverDelay:      time.Duration(10+rng.IntN(15)) * propUnit,
 			HandoverTimeout:    3 * time.Second,
-			HandoverPoll:       3 * time.Millisecond,
+			HandoverPoll:       3 * propUnit,
 			Gate:               gate.For(in.name),
 			noHandover:         sabotage,
 			Probe:              HTTPProbe("http://" + addr + "/login"),
-			ProbeInterval:      5 * time.Millisecond,
+			ProbeInterval:      5 * propUnit,
 			ReadyTimeout:       30 * time.Second,
 			CookieSecret:       testCookieSecret,
 			Stdout:             io.Discard,
@@ -273,7 +273,7 @@ func runStandbyScenarioWith(seed uint64, dir string, verbose, sabotage bool) sta
 			if time.Now().After(deadline) {
 				return fmt.Errorf("%s: not settled after 60s (%d serving): %s", what, serving, lag)
 			}
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(5 * propUnit)
 		}
 	}
 	if err := waitSettled("start", func(st Status) bool { return st.Ready }); err != nil {
@@ -281,12 +281,12 @@ func runStandbyScenarioWith(seed uint64, dir string, verbose, sabotage bool) sta
 	}
 	deliver := func(hosts []string) {
 		for i, in := range instances {
-			in.updates <- propUpdate{members: Members{Hosts: MembersOf(hosts...), Rank: i}, delay: time.Duration(rng.IntN(15)) * time.Millisecond}
+			in.updates <- propUpdate{members: Members{Hosts: MembersOf(hosts...), Rank: i}, delay: time.Duration(rng.IntN(15)) * propUnit}
 		}
 	}
 	for range rng.IntN(3) {
 		deliver(hostsOf(1 + rng.IntN(3)))
-		time.Sleep(time.Duration(rng.IntN(60)) * time.Millisecond)
+		time.Sleep(time.Duration(rng.IntN(60)) * propUnit)
 	}
 	final := []string{fmt.Sprintf("10.9.%d.1", seed%250), fmt.Sprintf("10.9.%d.2", seed%250)}
 	deliver(final)
