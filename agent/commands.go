@@ -5,7 +5,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
+
+	"github.com/sirupsen/logrus"
 )
 
 // splitCommand separates the agent's own arguments from a child command line after "--".
@@ -66,7 +69,7 @@ func runLetschatCmd(args []string, env func(string) (string, bool), stdout, stde
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
-	log.WithField("config", cfg.String()).Info("letschat role starting")
+	log.WithFields(logrus.Fields{"config": cfg.String(), "gomaxprocs": runtime.GOMAXPROCS(0)}).Info("letschat role starting")
 	return role.run(ctx, sigs)
 }
 
@@ -111,7 +114,7 @@ func runMongoCmd(args []string, env func(string) (string, bool), stdout, stderr 
 		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP)
 	}
 	defer signal.Stop(sigs)
-	log.WithField("config", cfg.String()).Info("mongo role starting")
+	log.WithFields(logrus.Fields{"config": cfg.String(), "gomaxprocs": runtime.GOMAXPROCS(0)}).Info("mongo role starting")
 
 	roleDone := make(chan struct{})
 	go func() { defer close(roleDone); role.run(ctx) }()

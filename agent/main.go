@@ -14,6 +14,7 @@ var Version = "dev"
 // Main runs the command named by args[0] and returns the process exit code: 0 on success, 1 when
 // the command failed, 2 for a usage error.
 func Main(args []string, stdout, stderr io.Writer) int {
+	limitProcs(args, os.LookupEnv) // here, not in run: tests call run in their own process
 	return run(args, os.LookupEnv, stdout, stderr)
 }
 

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"testing"
 
 	"github.com/replset-agent/replset-agent/mongosim"
@@ -48,6 +49,11 @@ func TestBootstrap(t *testing.T) {
 				t.Fatalf("with %d host(s), %s has a config (set %q version %d)", n, x.addr, hl.SetName, hl.SetVersion)
 			}
 		}
+	}
+
+	// The shipped binary runs its roles on one OS thread at a time unless GOMAXPROCS says otherwise.
+	if os.Getenv("GOMAXPROCS") == "" && !h[0].agent.hasLog(map[string]string{"msg": "mongo role starting", "gomaxprocs": "1"}) {
+		t.Fatal("the mongo role did not start with GOMAXPROCS 1")
 	}
 
 	e.addHosts(h[2])

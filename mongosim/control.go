@@ -275,3 +275,24 @@ func (c *Cluster) SetElectionTimeout(d time.Duration) {
 		n.electionJitter = c.jitterLocked()
 	}
 }
+
+// Commitment returns a copy of the config installed on the primary at addr and whether it is
+// committed, as replSetGetConfig with commitmentStatus answers it, without a connection: a
+// benchmark can watch for a commit every millisecond without loading the machine it measures.
+func (c *Cluster) Commitment(addr string) (*Config, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.nodes[addr]
+	switch {
+	case n == nil:
+		return nil, false, fmt.Errorf("commitment %s: %w", addr, ErrUnknownNode)
+	case !n.running:
+		return nil, false, fmt.Errorf("commitment %s: node is not running", addr)
+	case n.config == nil:
+		return nil, false, notYetInitialized()
+	case !n.writablePrimary():
+		return nil, false, cmdErr(CodeNotWritablePrimary, "commitmentStatus is only supported on primary.")
+	}
+	config, oplog := c.configCommitLocked(n)
+	return n.config.Clone(), config && oplog, nil
+}

@@ -598,6 +598,23 @@ func TestConfigCommitmentRecomputed(t *testing.T) {
 		return err == nil && raw.Lookup("commitmentStatus").Boolean()
 	}
 	waitFor(t, 5*time.Second, "the config committed", committed)
+	// The in-process reading (Cluster.Commitment) gives the same answer without a connection.
+	sim := func() bool {
+		cfg, ok, err := c.Commitment(p)
+		if err != nil || cfg == nil {
+			t.Fatalf("Commitment(%s) = %v, %v", p, cfg, err)
+		}
+		return ok
+	}
+	if !sim() {
+		t.Fatal("Commitment says not committed where commitmentStatus says committed")
+	}
+	if _, _, err := c.Commitment(others(set, p)[0]); !isCode(err, CodeNotWritablePrimary) {
+		t.Fatalf("Commitment on a secondary: %v, want NotWritablePrimary as the command", err)
+	}
+	if _, _, err := c.Commitment("127.0.0.1:1"); !errors.Is(err, ErrUnknownNode) {
+		t.Fatalf("Commitment on an unknown node: %v", err)
+	}
 	wiped := others(set, p)
 	if err := c.Partition([]string{p}, wiped[:1], wiped[1:], []string{silent}); err != nil {
 		t.Fatal(err)
@@ -628,6 +645,9 @@ func TestConfigCommitmentRecomputed(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 3*time.Second, "commitmentStatus false while the voters report no config", func() bool { return !committed() })
+	if sim() {
+		t.Fatal("Commitment says committed while the voters report no config")
+	}
 	wg.Wait()
 	waitFor(t, 10*time.Second, "commitmentStatus true once they took the config again", committed)
 }
@@ -825,4 +845,11 @@ func TestInitiateAcceptsRemovedMember(t *testing.T) {
 	if newSet.Config.ReplicaSetID == before.Config.ReplicaSetID {
 		t.Fatal("the new set shares the old replicaSetId")
 	}
+}
+
+// isCode reports whether err is the emulator's own *CommandError with code (an in-process
+// call's error, not a driver's).
+func isCode(err error, code int32) bool {
+	var ce *CommandError
+	return errors.As(err, &ce) && ce.Code == code
 }
