@@ -67,6 +67,15 @@ func (s stages) since(name string) (time.Duration, bool) {
 	return max(s.at[i].Sub(s.published), 0), true
 }
 
+// between returns the time from stage from to stage to.
+func (s stages) between(from, to string) (time.Duration, bool) {
+	i, j := slices.Index(stageNames, from), slices.Index(stageNames, to)
+	if i < 0 || j < 0 || len(s.at) != len(stageNames) || s.at[i].IsZero() || s.at[j].IsZero() {
+		return 0, false
+	}
+	return max(s.at[j].Sub(s.at[i]), 0), true
+}
+
 // stagesOf parses one log entry's stage fields into wall-clock times.
 func stagesOf(entry map[string]any) ([]time.Time, bool) {
 	from, err := time.Parse(time.RFC3339Nano, fmt.Sprint(entry["stagesFrom"]))
@@ -200,15 +209,20 @@ func stageTable(cols []string, samples [][]stages) string {
 		}
 		sb.WriteString("\n")
 	}
-	for _, c := range []struct{ what, stage string }{
-		{"**change → reconfig sent** (the agent's own reaction)", "sent"},
-		{"change → reconfig returned (committed, as mongod answers it)", "returned"},
+	for _, c := range []struct{ what, from, stage string }{
+		{"**change → reconfig sent** (the agent's own reaction)", "", "sent"},
+		{"version seen → reconfig sent (the reaction without the notification)", "seen", "sent"},
+		{"change → reconfig returned (committed, as mongod answers it)", "", "returned"},
 	} {
 		fmt.Fprintf(&sb, "| %s |", c.what)
 		for _, ss := range samples {
 			var d durations
 			for _, s := range ss {
-				if v, ok := s.since(c.stage); ok {
+				v, ok := s.since(c.stage)
+				if c.from != "" {
+					v, ok = s.between(c.from, c.stage)
+				}
+				if ok {
 					d = append(d, v)
 				}
 			}
@@ -251,6 +265,9 @@ func TestBenchStages_fromLogLines(t *testing.T) {
 		if got, ok := s.since(c.stage); !ok || got != c.want {
 			t.Errorf("change → %s = %v (%t), want %v", c.stage, got, ok, c.want)
 		}
+	}
+	if d, ok := s.between("seen", "sent"); !ok || d != 4200*time.Microsecond {
+		t.Errorf("seen → sent = %v (%t), want 4.2ms", d, ok)
 	}
 	if d, ok := s.step(4); !ok || d != 2300*time.Microsecond {
 		t.Errorf("observe took %v (%t), want 2.3ms", d, ok)
