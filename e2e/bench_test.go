@@ -24,7 +24,7 @@ import (
 // Benchmark sizes. Poll mode takes about 5 s per change and 5 s per reset, so it gets fewer
 // changes than long-poll mode; the table says how many each had. BENCH_CHANGES, BENCH_POLL_CHANGES
 // and BENCH_IDLE change them for a quick look; BENCH_PARTS (a comma list of latency, long-poll,
-// scale, rss; long-poll is latency without the poll mode) runs only some parts.
+// solo, scale, rss; long-poll and solo are parts of latency) runs only some parts.
 var (
 	benchChangesLongPoll = envInt("BENCH_CHANGES", 60)
 	benchChangesPoll     = envInt("BENCH_POLL_CHANGES", 20)
@@ -96,6 +96,9 @@ func BenchmarkConvergence(b *testing.B) {
 	if benchPart("latency") {
 		r.poll = benchMode(b, "poll", benchChangesPoll, benchIdleLongPoll/2, benchPollInterval,
 			"--metadata-mode", "poll", "--metadata-poll-interval", benchPollInterval.String())
+	}
+	if benchPart("latency") || benchPart("solo") {
+		r.solo = benchSolo(b, benchChangesLongPoll)
 	}
 	if benchPart("scale") {
 		r.scale = benchScale(b, true)
@@ -226,7 +229,7 @@ func benchMode(b *testing.B, mode string, changes int, idle, period time.Duratio
 	mongo := agents(base)
 	cpu0, lcCPU0, self0 := cpuTicks(b, mongo), cpuTicks(b, lcProcs), selfCPUTicks()
 	for i := range changes {
-		c := benchOneChange(b, e, base, spares[i], lcs, period, mode == "long-poll")
+		c := benchOneChange(b, e, base, spares[i], lcs, period, mode == "long-poll", false)
 		res.committed = append(res.committed, c.committed)
 		res.lcDone = append(res.lcDone, c.lcDone)
 		if c.stages.ok() {
@@ -316,6 +319,56 @@ func benchMode(b *testing.B, mode string, changes int, idle, period time.Duratio
 	return res
 }
 
+// benchSolo measures the same change as benchMode's long-poll, with one host's agents awake: the
+// primary's mongo agent and one Let's Chat agent, as one host of a deployment runs them. The other
+// agents are stopped once the set is settled (the set runs on without them) and the joining host
+// runs no agent, so what is measured is these agents' own reaction, not six processes woken by
+// the same change on the benchmark's 2 cores. The emulated mongods and the metadata server still
+// run in the test process on the same cores.
+func benchSolo(b *testing.B, changes int) *modeResult {
+	res := &modeResult{mode: "one host's agents", members: 3, letschatCount: 1}
+	changes = min(changes, 240)
+	e := newEnv(b, envOptions{
+		hosts:         3 + changes,
+		logLevel:      os.Getenv("BENCH_LOG_LEVEL"),
+		grace:         100 * time.Millisecond,
+		mongoFlags:    slices.Clone(productMongoFlags),
+		letschatFlags: append([]string{"--settle-delay", "0s"}, productMetadataFlags...),
+	})
+	base, spares := e.hosts[:3], e.hosts[3:]
+	e.addHosts(base...)
+	lcs := e.addLetschat("letschat", "never", 2)
+	e.publish()
+	v := e.waitSettled("solo: 3 hosts", base)
+	prim := e.primaryHost(v)
+	if prim == nil {
+		b.Fatalf("no primary: %s", v)
+	}
+	for _, h := range base {
+		if h != prim {
+			h.agent.kill()
+		}
+	}
+	lcs[1].proc.kill()
+	lcs = lcs[:1]
+	e.lcs = slices.DeleteFunc(e.lcs, func(lc *lcAgent) bool { return !lc.proc.running() })
+	for i := range changes {
+		c := benchOneChange(b, e, base, spares[i], lcs, time.Second, true, true)
+		res.committed = append(res.committed, c.committed)
+		res.lcDone = append(res.lcDone, c.lcDone)
+		if c.stages.ok() {
+			res.stages = append(res.stages, c.stages)
+		} else {
+			res.missing++
+		}
+		sent, _ := c.stages.since("sent")
+		line := fmt.Sprintf("solo change %d/%d: reconfig sent %s, member committed %s, Let's Chat URI %s", i+1, changes, fmtMs(sent), fmtMs(c.committed), fmtMs(c.lcDone))
+		b.Log(line)
+		benchTrace(line)
+	}
+	return res
+}
+
 // changeResult is one measured change.
 type changeResult struct {
 	committed, lcDone time.Duration
@@ -324,11 +377,14 @@ type changeResult struct {
 
 // benchOneChange adds the spare host (measured) and takes it away again (not measured). The spare
 // is a new host with an address of its own, as a host joining Rancher is.
-func benchOneChange(b *testing.B, e *env, base []*host, spare *host, lcs []*lcAgent, jitter time.Duration, longPoll bool) changeResult {
+func benchOneChange(b *testing.B, e *env, base []*host, spare *host, lcs []*lcAgent, jitter time.Duration, longPoll, solo bool) changeResult {
 	// A fresh, empty mongod and its agent are up before the host shows up in metadata, as when a
-	// Rancher host joins and its global-service containers start.
+	// Rancher host joins and its global-service containers start. With solo, only the primary's
+	// host runs agents: the new host's agent runs on another machine in a real deployment.
 	e.startNode(spare.addr)
-	e.startAgent(spare)
+	if !solo {
+		e.startAgent(spare)
+	}
 	v := e.view()
 	prim := e.primaryHost(v)
 	if prim == nil {
@@ -339,7 +395,10 @@ func benchOneChange(b *testing.B, e *env, base []*host, spare *host, lcs []*lcAg
 		// sends at most one version request a second (--metadata-min-interval), so a change that
 		// follows another sooner waits for that by design; this measures the reaction to a
 		// change, not the rate limit.
-		watching := len(base) + 1 + len(lcs)
+		watching := len(agents(base)) + len(lcs)
+		if !solo {
+			watching++ // the new host's agent
+		}
 		waitFor(b, "every agent's long-poll waiting", settleTimeout, func() (bool, string) {
 			n := e.meta.ParkedLongPolls()
 			return n >= watching, fmt.Sprintf("%d of %d long-polls waiting", n, watching)
