@@ -90,21 +90,45 @@ func BenchmarkConvergence(b *testing.B) {
 		b.Skip("one run is the measurement; use -benchtime 1x")
 	}
 	r := benchReport{started: time.Now(), loadBefore: loadAvg()}
+	// Each part is a sub-benchmark so that its world (agents, emulated set, metadata server) is
+	// gone before the next part measures: idle agents of an earlier part once added to the
+	// 50-member idle figures.
+	part := func(name string, run func(b *testing.B)) {
+		b.Run(name, func(b *testing.B) {
+			if b.N > 1 {
+				b.Skip("one run is the measurement; use -benchtime 1x")
+			}
+			run(b)
+		})
+	}
 	if benchPart("latency") || benchPart("long-poll") {
-		r.lp = benchMode(b, "long-poll", benchChangesLongPoll, benchIdleLongPoll, time.Second)
+		part("long-poll", func(b *testing.B) {
+			r.lp = benchMode(b, "long-poll", benchChangesLongPoll, benchIdleLongPoll, time.Second)
+			b.ReportMetric(ms2(r.lp.committed.p(50)), "committed-p50-ms")
+			b.ReportMetric(ms2(r.lp.committed.p(99)), "committed-p99-ms")
+			b.ReportMetric(ms2(r.lp.sent().p(99)), "sent-p99-ms")
+		})
 	}
 	if benchPart("latency") {
-		r.poll = benchMode(b, "poll", benchChangesPoll, benchIdleLongPoll/2, benchPollInterval,
-			"--metadata-mode", "poll", "--metadata-poll-interval", benchPollInterval.String())
+		part("poll", func(b *testing.B) {
+			r.poll = benchMode(b, "poll", benchChangesPoll, benchIdleLongPoll/2, benchPollInterval,
+				"--metadata-mode", "poll", "--metadata-poll-interval", benchPollInterval.String())
+		})
 	}
 	if benchPart("latency") || benchPart("solo") {
-		r.solo = benchSolo(b, benchChangesLongPoll)
+		part("solo", func(b *testing.B) {
+			r.solo = benchSolo(b, benchChangesLongPoll)
+			b.ReportMetric(ms2(r.solo.sent().p(99)), "sent-p99-ms")
+		})
 	}
 	if benchPart("scale") {
-		r.scale = benchScale(b, true)
+		part("scale", func(b *testing.B) {
+			r.scale = benchScale(b, true)
+			b.ReportMetric(r.scale.took.Seconds(), "scale-3to50-s")
+		})
 	}
 	if benchPart("rss") {
-		r.rss = benchTreeRSS(b)
+		part("rss", func(b *testing.B) { r.rss = benchTreeRSS(b) })
 	}
 	r.loadAfter = loadAvg()
 	r.took = time.Since(r.started)
@@ -117,14 +141,6 @@ func BenchmarkConvergence(b *testing.B) {
 	}
 	if err := os.WriteFile(path, []byte(table), 0o644); err != nil {
 		b.Logf("cannot write %s: %v", path, err)
-	}
-	if r.lp != nil {
-		b.ReportMetric(ms2(r.lp.committed.p(50)), "committed-p50-ms")
-		b.ReportMetric(ms2(r.lp.committed.p(99)), "committed-p99-ms")
-		b.ReportMetric(ms2(r.lp.sent().p(99)), "sent-p99-ms")
-	}
-	if r.scale != nil {
-		b.ReportMetric(r.scale.took.Seconds(), "scale-3to50-s")
 	}
 }
 
