@@ -378,7 +378,12 @@ func benchSolo(b *testing.B, changes int) *modeResult {
 			res.missing++
 		}
 		sent, _ := c.stages.since("sent")
-		line := fmt.Sprintf("solo change %d/%d: reconfig sent %s, member committed %s, Let's Chat URI %s", i+1, changes, fmtMs(sent), fmtMs(c.committed), fmtMs(c.lcDone))
+		line := fmt.Sprintf("solo change %d/%d: reconfig sent %s, member committed %s, Let's Chat URI %s; stages:", i+1, changes, fmtMs(sent), fmtMs(c.committed), fmtMs(c.lcDone))
+		for j, n := range stageNames {
+			if d, ok := c.stages.step(j); ok {
+				line += fmt.Sprintf(" %s +%s", n, fmtMs(d))
+			}
+		}
 		b.Log(line)
 		benchTrace(line)
 	}

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +30,11 @@ type proc struct {
 	done    chan struct{} // closed when the process has been reaped
 	code    int           // exit code, valid once done is closed (-1 when killed by a signal)
 	signal  syscall.Signal
+	logs    struct { // logLines' entries parsed so far and the bytes they came from
+		mu      sync.Mutex
+		offset  int64
+		entries []map[string]any
+	}
 }
 
 // procSet owns every process a test starts, and stops them all when the test ends.
@@ -178,21 +183,34 @@ func (p *proc) log() string {
 }
 
 // logLines returns the process's JSON log entries so far; lines that are not JSON are skipped.
+// Each call parses only what was written since the last one: the benchmarks read the logs of
+// long-running agents many times while measuring, and re-parsing whole logs cost the test
+// process (and its garbage collector) more CPU than the agents it measured.
 func (p *proc) logLines() []map[string]any {
-	b, err := os.ReadFile(p.logPath)
+	p.logs.mu.Lock()
+	defer p.logs.mu.Unlock()
+	f, err := os.Open(p.logPath)
 	if err != nil {
-		return nil
+		return slices.Clip(p.logs.entries)
 	}
-	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
-	for sc.Scan() {
+	defer f.Close()
+	if _, err := f.Seek(p.logs.offset, io.SeekStart); err != nil {
+		return slices.Clip(p.logs.entries)
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return slices.Clip(p.logs.entries)
+	}
+	complete := bytes.LastIndexByte(b, '\n') + 1 // a line still being written waits for the next call
+	for line := range bytes.SplitSeq(b[:complete], []byte("\n")) {
 		var m map[string]any
-		if json.Unmarshal(sc.Bytes(), &m) == nil {
-			out = append(out, m)
+		if len(line) > 0 && json.Unmarshal(line, &m) == nil {
+			p.logs.entries = append(p.logs.entries, m)
 		}
 	}
-	return out
+	p.logs.offset += int64(complete)
+	// Clipped, so that a caller appending to it never writes into the cache.
+	return slices.Clip(p.logs.entries)
 }
 
 // metaStats reads the watcher counters of a mongo or letschat agent.
