@@ -378,7 +378,8 @@ func benchSolo(b *testing.B, changes int) *modeResult {
 			res.missing++
 		}
 		sent, _ := c.stages.since("sent")
-		line := fmt.Sprintf("solo change %d/%d: reconfig sent %s, member committed %s, Let's Chat URI %s; stages:", i+1, changes, fmtMs(sent), fmtMs(c.committed), fmtMs(c.lcDone))
+		line := fmt.Sprintf("solo change %d/%d (published %s): reconfig sent %s, member committed %s, Let's Chat URI %s; stages:", i+1, changes,
+			c.published.UTC().Format("15:04:05.000"), fmtMs(sent), fmtMs(c.committed), fmtMs(c.lcDone))
 		for j, n := range stageNames {
 			if d, ok := c.stages.step(j); ok {
 				line += fmt.Sprintf(" %s +%s", n, fmtMs(d))
@@ -394,6 +395,7 @@ func benchSolo(b *testing.B, changes int) *modeResult {
 type changeResult struct {
 	committed, lcDone time.Duration
 	stages            stages
+	published         time.Time
 }
 
 // benchOneChange adds the spare host (measured) and takes it away again (not measured). The spare
@@ -434,7 +436,7 @@ func benchOneChange(b *testing.B, e *env, base []*host, spare *host, lcs []*lcAg
 	e.publish()
 	// The change is visible from here: SetTree has encoded the tree and woken the long-polls.
 	published := time.Now()
-	var res changeResult
+	res := changeResult{published: published}
 	deadline := published.Add(2 * time.Minute)
 	lcAt := make([]time.Time, len(lcs))
 	for res.committed == 0 || res.lcDone == 0 {
