@@ -181,6 +181,28 @@ type modeResult struct {
 	cpuPerChange, lcCPUPerChange, selfCPUPerChange float64
 }
 
+// record adds change i of n to the result and logs it, stage by stage, to the benchmark's log
+// and BENCH_TRACE.
+func (m *modeResult) record(b *testing.B, label string, i, n int, c changeResult) {
+	m.committed = append(m.committed, c.committed)
+	m.lcDone = append(m.lcDone, c.lcDone)
+	if c.stages.ok() {
+		m.stages = append(m.stages, c.stages)
+	} else {
+		m.missing++
+	}
+	sent, _ := c.stages.since("sent")
+	line := fmt.Sprintf("%s change %d/%d (published %s): reconfig sent %s, member committed %s, Let's Chat URIs %s; stages:", label, i+1, n,
+		c.published.UTC().Format("15:04:05.000"), fmtMs(sent), fmtMs(c.committed), fmtMs(c.lcDone))
+	for j, name := range stageNames {
+		if d, ok := c.stages.step(j); ok {
+			line += fmt.Sprintf(" %s +%s", name, fmtMs(d))
+		}
+	}
+	b.Log(line)
+	benchTrace(line)
+}
+
 // sent returns change → reconfig sent per change.
 func (m *modeResult) sent() durations {
 	var d durations
@@ -245,24 +267,7 @@ func benchMode(b *testing.B, mode string, changes int, idle, period time.Duratio
 	mongo := agents(base)
 	cpu0, lcCPU0, self0 := cpuTicks(b, mongo), cpuTicks(b, lcProcs), selfCPUTicks()
 	for i := range changes {
-		c := benchOneChange(b, e, base, spares[i], lcs, period, mode == "long-poll", false)
-		res.committed = append(res.committed, c.committed)
-		res.lcDone = append(res.lcDone, c.lcDone)
-		if c.stages.ok() {
-			res.stages = append(res.stages, c.stages)
-		} else {
-			res.missing++
-		}
-		sent, _ := c.stages.since("sent")
-		line := fmt.Sprintf("%s change %d/%d: reconfig sent %s, member committed %s, Let's Chat URIs %s; stages:", mode, i+1, changes,
-			fmtMs(sent), fmtMs(c.committed), fmtMs(c.lcDone))
-		for j, n := range stageNames {
-			if d, ok := c.stages.step(j); ok {
-				line += fmt.Sprintf(" %s +%s", n, fmtMs(d))
-			}
-		}
-		b.Log(line)
-		benchTrace(line)
+		res.record(b, mode, i, changes, benchOneChange(b, e, base, spares[i], lcs, period, mode == "long-poll", false))
 	}
 	perChange := func(t0, t1 []int64) float64 { // ms of CPU per change, mean per process
 		var sum int64
@@ -369,24 +374,7 @@ func benchSolo(b *testing.B, changes int) *modeResult {
 	lcs = lcs[:1]
 	e.lcs = slices.DeleteFunc(e.lcs, func(lc *lcAgent) bool { return !lc.proc.running() })
 	for i := range changes {
-		c := benchOneChange(b, e, base, spares[i], lcs, time.Second, true, true)
-		res.committed = append(res.committed, c.committed)
-		res.lcDone = append(res.lcDone, c.lcDone)
-		if c.stages.ok() {
-			res.stages = append(res.stages, c.stages)
-		} else {
-			res.missing++
-		}
-		sent, _ := c.stages.since("sent")
-		line := fmt.Sprintf("solo change %d/%d (published %s): reconfig sent %s, member committed %s, Let's Chat URI %s; stages:", i+1, changes,
-			c.published.UTC().Format("15:04:05.000"), fmtMs(sent), fmtMs(c.committed), fmtMs(c.lcDone))
-		for j, n := range stageNames {
-			if d, ok := c.stages.step(j); ok {
-				line += fmt.Sprintf(" %s +%s", n, fmtMs(d))
-			}
-		}
-		b.Log(line)
-		benchTrace(line)
+		res.record(b, "solo", i, changes, benchOneChange(b, e, base, spares[i], lcs, time.Second, true, true))
 	}
 	return res
 }
