@@ -19,13 +19,7 @@ import (
 // off) answers nothing: the close then waits out its context (ConnectTimeout, here a minute). The
 // next command to a live node must return while that close is still under way.
 func TestDriverClient_closesIdlePoolsInTheBackground(t *testing.T) {
-	cluster := mongotest.New(t, mongotest.Options{SetName: "letschat"})
-	addrs := mongotest.Addrs(t, 2)
-	for _, a := range addrs {
-		if err := cluster.StartNode(a); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addrs := startedNodes(t, 2)
 	gone := newBlackhole(t, addrs[1])
 	dc, err := NewDriverClient(ConnConfig{Address: addrs[0], IdleClose: time.Millisecond, ConnectTimeout: time.Minute})
 	if err != nil {
@@ -130,13 +124,7 @@ func (b *blackhole) pipe(dst io.Writer, src io.Reader) {
 // Retain lets go of the pools to nodes the reconciler no longer needs, at once and in the
 // background, and keeps the local node's and those named.
 func TestDriverClient_retain(t *testing.T) {
-	cluster := mongotest.New(t, mongotest.Options{SetName: "letschat"})
-	addrs := mongotest.Addrs(t, 3)
-	for _, a := range addrs {
-		if err := cluster.StartNode(a); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addrs := startedNodes(t, 3)
 	dc, err := NewDriverClient(ConnConfig{Address: addrs[0]})
 	if err != nil {
 		t.Fatal(err)
@@ -175,4 +163,18 @@ func TestDriverClient_retain(t *testing.T) {
 	if _, err := dc.Hello(ctx, addrs[2]); err != nil { // a node let go of is dialled again when asked
 		t.Fatal(err)
 	}
+}
+
+// startedNodes starts n uninitiated nodes (emulated, or real mongod with MONGOD_BIN) and returns
+// their addresses.
+func startedNodes(t *testing.T, n int) []string {
+	t.Helper()
+	cluster := mongotest.New(t, mongotest.Options{SetName: "letschat"})
+	addrs := mongotest.Addrs(t, n)
+	for _, a := range addrs {
+		if err := cluster.StartNode(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return addrs
 }

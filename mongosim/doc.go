@@ -3,7 +3,9 @@
 // against real mongod. It presents one server series (Options.Version: 4.4, 5.0, 6.0, 7.0 or 8.0,
 // default 8.0; "4.2" presents only its handshake), with that series' wire version, build info, field names and legacy-opcode
 // rules. It owns the simulated nodes (one TCP listener each, at any "host:port"), their configs,
-// oplogs, elections and replication, and a control and observation API for tests and the demo.
+// oplogs, elections and replication, and a control and observation API for tests and the demo
+// (its readings follow the commands': Cluster.Commitment is replSetGetConfig's commitmentStatus,
+// computed the same way, without a connection).
 // The documents themselves are package docstore's job: each node's store is derived from its
 // oplog. It must not depend on package testing, and it does not decide membership.
 //
